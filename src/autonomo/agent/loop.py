@@ -1,0 +1,236 @@
+"""The agent loop: plan, act through tools, verify, repeat until the goal is met or the budget is spent."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autonomo.computer.tools import FINISH, SKIP_DIRS, ComputerTools, Observation, TestReport
+from autonomo.events import EventLog, Ledger
+from autonomo.models.base import ContextOverflow, Message, Model, ModelError, ToolCall
+
+SYSTEM_PROMPT = """You are autonomo, an autonomous software engineer working alone in a workspace folder.
+No human will answer questions: decide for yourself and act.
+Work in small steps: look at the files, write the code, run the tests, fix what fails.
+Every reply is exactly one tool call. Paths are relative to the workspace.
+If the workspace has no tests for your code, write pytest tests (files named test_*.py).
+Call finish only after run_tests passes; finishing with failing tests is refused."""
+
+MAX_CONSECUTIVE_MODEL_ERRORS = 3
+KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
+
+
+@dataclass
+class Budget:
+    max_steps: int = 30
+    tokens: int | None = None
+    usd: float | None = None
+    seconds: float | None = None
+
+    def exhausted(self, ledger: Ledger, steps: int, elapsed: float) -> str | None:
+        """Why the run must stop now, or None."""
+        if steps >= self.max_steps:
+            return f"step limit {self.max_steps} reached"
+        if self.tokens is not None and ledger.tokens >= self.tokens:
+            return f"token budget {self.tokens} spent ({ledger.tokens} used)"
+        if self.usd is not None and ledger.cost_usd >= self.usd:
+            return f"cost budget ${self.usd:g} spent (${ledger.cost_usd:.4f} used)"
+        if self.seconds is not None and elapsed >= self.seconds:
+            return f"time limit {self.seconds:g} s reached"
+        return None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    outcome: str  # completed | budget_exhausted | model_error | context_exhausted | interrupted
+    summary: str
+    tests: str
+    tests_passed: bool
+    files_changed: list[str] = field(default_factory=list)
+    totals: dict[str, Any] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(self, model: Model, tools: ComputerTools, log: EventLog, budget: Budget | None = None) -> None:
+        self.model = model
+        self.tools = tools
+        self.log = log
+        self.budget = budget or Budget()
+        self.ledger = Ledger()
+        log.subscribe(self.ledger.add)
+
+    def run(self, goal: str) -> RunResult:
+        workspace = self.tools.workspace
+        before = snapshot(workspace)
+        self.log.emit(
+            "run_started",
+            goal=goal,
+            workspace=str(workspace),
+            model=self.model.name,
+            sandbox=self.tools.sandbox.kind,
+            budget=vars(self.budget),
+        )
+        messages: list[Message] = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Goal: {goal}\n\nWorkspace files:\n{listing(workspace, before)}"},
+        ]
+        start = time.monotonic()
+        outcome, summary, report = "budget_exhausted", "", None
+        try:
+            outcome, summary, report = self._loop(messages, start)
+        except KeyboardInterrupt:
+            outcome, summary = "interrupted", "interrupted by the user (Ctrl-C)"
+        if report is None and outcome != "interrupted":
+            report = self._verify(final=True)
+        tests = report.status() if report else "not run (interrupted)"
+        changed = changed_files(before, snapshot(workspace))
+        self.log.emit(
+            "run_finished",
+            outcome=outcome,
+            summary=summary,
+            tests=tests,
+            tests_passed=bool(report and report.passed),
+            files_changed=changed,
+            totals=self.ledger.totals(),
+        )
+        return RunResult(
+            run_id=self.log.run_id,
+            run_dir=self.log.run_dir,
+            outcome=outcome,
+            summary=summary,
+            tests=tests,
+            tests_passed=bool(report and report.passed),
+            files_changed=changed,
+            totals=self.ledger.totals(),
+        )
+
+    def _loop(self, messages: list[Message], start: float) -> tuple[str, str, TestReport | None]:
+        specs = self.tools.specs
+        step = 0
+        errors_in_a_row = 0
+        last_call: str | None = None
+        while True:
+            reason = self.budget.exhausted(self.ledger, step, time.monotonic() - start)
+            if reason:
+                self.log.emit("budget_stop", reason=reason)
+                return "budget_exhausted", reason, None
+            step += 1
+            try:
+                reply = self.model.complete(messages, specs)
+            except ContextOverflow as exc:
+                self.log.emit("model_call", step=step, error=str(exc))
+                if not compact(messages):
+                    return "context_exhausted", str(exc), None
+                self.log.emit("context_compacted", step=step, messages=len(messages))
+                continue
+            except ModelError as exc:
+                self.log.emit("model_call", step=step, error=str(exc))
+                errors_in_a_row += 1
+                if errors_in_a_row >= MAX_CONSECUTIVE_MODEL_ERRORS:
+                    return "model_error", f"model failed {errors_in_a_row} times in a row: {exc}", None
+                continue
+            errors_in_a_row = 0
+            u = reply.usage
+            self.log.emit(
+                "model_call",
+                step=step,
+                prompt_tokens=u.prompt_tokens,
+                completion_tokens=u.completion_tokens,
+                prompt_tokens_evaluated=u.prompt_tokens_evaluated,
+                seconds=round(u.seconds, 3),
+                cost_usd=u.cost_usd,
+                text=reply.text,
+                tool_calls=[{"name": c.name, "arguments": c.raw_arguments} for c in reply.tool_calls],
+            )
+            messages.append(reply.to_message())
+            if not reply.tool_calls:
+                messages.append({"role": "user", "content": "Reply with one tool call."})
+                continue
+            for call in reply.tool_calls:
+                self.log.emit("tool_call", step=step, id=call.id, name=call.name, arguments=call.raw_arguments)
+                t0 = time.monotonic()
+                observation, finished = self._act(call)
+                key = f"{call.name}:{call.raw_arguments}"
+                if key == last_call and not finished:
+                    observation.output += "\n[You made this exact call last time. Try something different.]"
+                last_call = key
+                self.log.emit(
+                    "observation",
+                    step=step,
+                    id=call.id,
+                    name=call.name,
+                    ok=observation.ok,
+                    output=observation.output,
+                    seconds=round(time.monotonic() - t0, 3),
+                )
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "name": call.name,
+                        "content": observation.output,
+                    }
+                )
+                if finished is not None:
+                    return "completed", str((call.arguments or {}).get("summary", "")), finished
+
+    def _act(self, call: ToolCall) -> tuple[Observation, TestReport | None]:
+        """Runs one tool call. The report is set only when a finish was accepted."""
+        if call.error:
+            return Observation(False, f"Invalid tool call: {call.error}. Reply with a valid call."), None
+        if call.name != FINISH:
+            return self.tools.call(call.name, call.arguments or {}), None
+        report = self._verify(final=False)
+        if report.passed:
+            return Observation(True, f"Finished. Tests: {report.status()}"), report
+        return Observation(False, f"Cannot finish: tests fail.\n{report.output}"), None
+
+    def _verify(self, final: bool) -> TestReport:
+        report = self.tools.test()
+        self.log.emit(
+            "verification",
+            final=final,
+            command=report.command,
+            passed=report.passed,
+            exit_code=report.exit_code,
+            summary=report.summary,
+        )
+        return report
+
+
+def compact(messages: list[Message]) -> bool:
+    """Drops the oldest whole steps (an assistant turn and its observations) so the context fits again.
+    Returns False when nothing is left to drop."""
+    head, body = messages[:2], messages[2:]
+    starts = [i for i, m in enumerate(body) if m["role"] == "assistant"]
+    if len(starts) <= KEEP_RECENT_STEPS:
+        return False
+    cut = starts[-KEEP_RECENT_STEPS]
+    note = {"role": "user", "content": f"[{len([s for s in starts if s < cut])} earlier steps omitted]"}
+    messages[:] = head + [note] + body[cut:]
+    return True
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Content hash of every file in the workspace, to report what a run changed."""
+    files = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if path.is_file() and not SKIP_DIRS.intersection(rel.parts):
+            files[str(rel)] = hashlib.sha1(path.read_bytes()).hexdigest()
+    return files
+
+
+def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+def listing(root: Path, files: dict[str, str], limit: int = 50) -> str:
+    names = sorted(files)
+    shown = "\n".join(names[:limit]) or "(empty)"
+    return shown + (f"\n... and {len(names) - limit} more" if len(names) > limit else "")

@@ -1,0 +1,132 @@
+"""The ``autonomo`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from autonomo.events import EventLog, Ledger, find_run, list_runs, new_run_id, read_events
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="autonomo: an agent that works on its own.")
+err = Console(stderr=True)
+
+# Exit codes: 0 goal met with tests passing, 1 run ended otherwise, 2 bad input, 130 interrupted.
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def log_home(workspace: Path, home: Path | None) -> Path:
+    return (home or workspace / ".autonomo").resolve()
+
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="folder the agent works in")]
+HomeOpt = Annotated[Path | None, typer.Option(help="where run logs live (default WORKSPACE/.autonomo)")]
+
+
+@app.command()
+def run(
+    goal: Annotated[str, typer.Argument(help="what the agent should achieve")],
+    workspace: WorkspaceOpt,
+    model: Annotated[str, typer.Option(help="local | gguf:PATH | PROVIDER/MODEL | scripted:PATH")] = "local",
+    max_steps: Annotated[int, typer.Option(min=1)] = 30,
+    budget_tokens: Annotated[int | None, typer.Option(min=1, help="stop after this many tokens")] = None,
+    budget_usd: Annotated[float | None, typer.Option(min=0, help="stop after this many dollars")] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="stop after this many seconds")] = None,
+    sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
+    command_timeout: Annotated[float, typer.Option(min=1, help="seconds per shell command")] = 120,
+    test_command: Annotated[str | None, typer.Option(help="command that runs the tests (default: pytest)")] = None,
+    api_base: Annotated[str | None, typer.Option(help="base URL of an OpenAI-compatible server")] = None,
+    home: HomeOpt = None,
+    quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
+) -> None:
+    """Work on GOAL in WORKSPACE until it is met and verified, or the budget is spent."""
+    from autonomo.agent.loop import Agent, Budget
+    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
+    from autonomo.computer.tools import ComputerTools
+    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models.weights import WeightsError
+    from autonomo.ui.progress import ProgressView, summary_panel
+
+    if not goal.strip():
+        raise fail("the goal is empty")
+    if not workspace.exists():
+        raise fail(f"workspace {workspace} does not exist")
+    if not workspace.is_dir():
+        raise fail(f"workspace {workspace} is not a directory")
+    workspace = workspace.resolve()
+    home_dir = log_home(workspace, home)
+    try:
+        box = Sandbox(workspace, kind=sandbox, timeout=command_timeout, readonly_paths=(home_dir,))
+        agent_model = load_model(model, api_base=api_base)
+    except (SandboxUnavailable, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    log = EventLog(home_dir / "runs" / new_run_id())
+    view = ProgressView(live=not quiet)
+    if not quiet:
+        log.subscribe(view)
+    agent = Agent(
+        agent_model,
+        ComputerTools(box, test_command=test_command),
+        log,
+        Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout),
+    )
+    try:
+        result = agent.run(goal)
+    finally:
+        view.close()
+    if quiet:
+        Console().print(summary_panel(list(read_events(log.path))[-1]))
+    err.print(f"[dim]log: {log.path}[/]")
+    if result.outcome == "interrupted":
+        raise typer.Exit(130)
+    raise typer.Exit(0 if result.outcome == "completed" and result.tests_passed else 1)
+
+
+@app.command()
+def runs(workspace: WorkspaceOpt = Path("."), home: HomeOpt = None) -> None:
+    """List past runs."""
+    table = Table("run", "goal", "model", "outcome", "tests", "steps", "tokens", "cost $", "seconds")
+    for run_dir in list_runs(log_home(workspace, home)):
+        events = list(read_events(run_dir / "events.jsonl"))
+        started = next((e for e in events if e["type"] == "run_started"), {})
+        finished = next((e for e in events if e["type"] == "run_finished"), {})
+        ledger = Ledger.from_events(events)
+        steps = max((e.get("step", 0) for e in events), default=0)
+        table.add_row(
+            run_dir.name,
+            str(started.get("goal", ""))[:40],
+            str(started.get("model", "")),
+            finished.get("outcome", "unfinished"),
+            finished.get("tests", ""),
+            str(steps),
+            str(ledger.tokens),
+            f"{ledger.cost_usd:.4f}",
+            f"{ledger.elapsed:.0f}",
+        )
+    Console().print(table)
+
+
+@app.command()
+def show(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="run id, id prefix, or 'last'")],
+    workspace: WorkspaceOpt = Path("."),
+    home: HomeOpt = None,
+) -> None:
+    """Replay a run from its event log."""
+    from autonomo.ui.progress import ProgressView
+
+    try:
+        run_dir = find_run(log_home(workspace, home), run_ref)
+    except LookupError as exc:
+        raise fail(str(exc)) from None
+    view = ProgressView(live=False)
+    for event in read_events(run_dir / "events.jsonl"):
+        view(event)

@@ -1,0 +1,223 @@
+"""The computer body's tools: shell, view, create, edit, run the tests, finish."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autonomo.computer.sandbox import CommandResult, Sandbox, truncate
+from autonomo.models.base import ToolSpec
+
+FINISH = "finish"
+PYTEST = "python -m pytest -q -p no:cacheprovider"
+# Folders that never hold the workspace's own tests.
+SKIP_DIRS = {".git", ".autonomo", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache"}
+VIEW_LIMIT = 8_000
+
+
+class ToolFailure(Exception):
+    """A tool could not do what was asked; the message goes back to the model as an error observation."""
+
+
+@dataclass
+class Observation:
+    ok: bool
+    output: str
+
+
+@dataclass
+class TestReport:
+    command: str | None  # None: the workspace has no tests
+    passed: bool
+    exit_code: int | None
+    summary: str
+    output: str
+
+    def status(self) -> str:
+        if self.command is None:
+            return "no tests found"
+        return f"{'passed' if self.passed else 'failed'}: {self.summary}"
+
+
+def pytest_summary(output: str) -> str:
+    """The closing line of a pytest run, e.g. '3 passed, 1 failed in 0.12s'."""
+    for line in reversed(output.strip().splitlines()):
+        if re.search(r"\b(passed|failed|error|errors|no tests ran)\b", line):
+            return line.strip(" =")
+    lines = output.strip().splitlines()
+    return lines[-1].strip() if lines else ""
+
+
+def has_python_tests(root: Path) -> bool:
+    for path in root.rglob("*.py"):
+        if SKIP_DIRS.intersection(path.relative_to(root).parts):
+            continue
+        if path.name.startswith("test_") or path.name.endswith("_test.py"):
+            return True
+    return False
+
+
+class ComputerTools:
+    """Tools over one workspace. File tools act on the host inside the workspace; shell runs in the sandbox."""
+
+    def __init__(self, sandbox: Sandbox, test_command: str | None = None) -> None:
+        self.sandbox = sandbox
+        self.workspace = sandbox.workspace
+        self.test_command = test_command
+        self._tools: dict[str, tuple[ToolSpec, Callable[[dict[str, Any]], Observation]]] = {
+            "shell": (
+                ToolSpec(
+                    "shell",
+                    "Run a bash command in the workspace (no network). Returns exit code and output.",
+                    _schema(command=("string", "the bash command")),
+                ),
+                self.shell,
+            ),
+            "view": (
+                ToolSpec(
+                    "view",
+                    "Show a file with line numbers, or list a directory.",
+                    _schema(path=("string", "path relative to the workspace")),
+                ),
+                self.view,
+            ),
+            "create": (
+                ToolSpec(
+                    "create",
+                    "Create or overwrite a file with the given full content.",
+                    _schema(path=("string", "path relative to the workspace"), content=("string", "full text")),
+                ),
+                self.create,
+            ),
+            "edit": (
+                ToolSpec(
+                    "edit",
+                    "Replace one exact, unique occurrence of old text with new text in a file.",
+                    _schema(
+                        path=("string", "path relative to the workspace"),
+                        old=("string", "exact text to replace; must occur once"),
+                        new=("string", "replacement text"),
+                    ),
+                ),
+                self.edit,
+            ),
+            "run_tests": (
+                ToolSpec("run_tests", "Run the workspace's test suite and show the result.", _schema()),
+                self.run_tests,
+            ),
+            FINISH: (
+                ToolSpec(
+                    FINISH,
+                    "Finish when the goal is met and the tests pass. Give a short summary of what you did.",
+                    _schema(summary=("string", "what was done")),
+                ),
+                lambda args: Observation(True, str(args.get("summary", ""))),
+            ),
+        }
+
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return [spec for spec, _ in self._tools.values()]
+
+    def call(self, name: str, arguments: dict[str, Any]) -> Observation:
+        _, fn = self._tools[name]
+        try:
+            return fn(arguments)
+        except ToolFailure as exc:
+            return Observation(False, str(exc))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            return Observation(False, f"{name} failed: {type(exc).__name__}: {exc}")
+
+    # -- paths -------------------------------------------------------------------------------------------
+
+    def resolve(self, path: str) -> Path:
+        if not isinstance(path, str) or not path.strip():
+            raise ToolFailure("path must be a non-empty string")
+        target = (self.workspace / path).resolve()  # follows symlinks, so a link pointing out is caught
+        if target != self.workspace and self.workspace not in target.parents:
+            raise ToolFailure(f"path {path!r} is outside the workspace")
+        if ".autonomo" in target.relative_to(self.workspace).parts:
+            raise ToolFailure("the .autonomo folder holds the run log and is not writable by tools")
+        return target
+
+    def rel(self, path: Path) -> str:
+        return str(path.relative_to(self.workspace)) or "."
+
+    # -- tools -------------------------------------------------------------------------------------------
+
+    def shell(self, args: dict[str, Any]) -> Observation:
+        command = args.get("command")
+        if not isinstance(command, str) or not command.strip():
+            raise ToolFailure("command must be a non-empty string")
+        return command_observation(self.sandbox.run(command))
+
+    def view(self, args: dict[str, Any]) -> Observation:
+        target = self.resolve(args.get("path", "."))
+        if target.is_dir():
+            entries = sorted(
+                self.rel(p) + ("/" if p.is_dir() else "") for p in target.iterdir() if p.name not in SKIP_DIRS
+            )
+            return Observation(True, "\n".join(entries) or "(empty directory)")
+        if not target.exists():
+            raise ToolFailure(f"{args.get('path')} does not exist")
+        text = target.read_bytes().decode("utf-8", errors="replace")
+        numbered = "\n".join(f"{i:4d}| {line}" for i, line in enumerate(text.splitlines(), 1))
+        return Observation(True, truncate(numbered, VIEW_LIMIT) or "(empty file)")
+
+    def create(self, args: dict[str, Any]) -> Observation:
+        target = self.resolve(args.get("path", ""))
+        content = args.get("content")
+        if not isinstance(content, str):
+            raise ToolFailure("content must be a string")
+        existed = target.exists()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+        verb = "overwrote" if existed else "created"
+        return Observation(True, f"{verb} {self.rel(target)} ({len(content.splitlines())} lines)")
+
+    def edit(self, args: dict[str, Any]) -> Observation:
+        target = self.resolve(args.get("path", ""))
+        old, new = args.get("old"), args.get("new")
+        if not isinstance(old, str) or not old or not isinstance(new, str):
+            raise ToolFailure("old must be a non-empty string and new a string")
+        if not target.is_file():
+            raise ToolFailure(f"{args.get('path')} is not a file")
+        text = target.read_text(encoding="utf-8", errors="replace")
+        count = text.count(old)
+        if count != 1:
+            where = "not found" if count == 0 else f"found {count} times; include more context"
+            raise ToolFailure(f"old text {where} in {self.rel(target)}")
+        target.write_text(text.replace(old, new, 1), encoding="utf-8")
+        return Observation(True, f"edited {self.rel(target)}")
+
+    def run_tests(self, args: dict[str, Any] | None = None) -> Observation:
+        report = self.test()
+        if report.command is None:
+            return Observation(False, "no tests found: add test files (test_*.py) for pytest")
+        return Observation(report.passed, f"$ {report.command}\n{report.output}")
+
+    # -- verification ------------------------------------------------------------------------------------
+
+    def test(self) -> TestReport:
+        """Runs the workspace's tests as they are now: the measured result, not the model's claim."""
+        command = self.test_command or (PYTEST if has_python_tests(self.workspace) else None)
+        if command is None:
+            return TestReport(None, True, None, "no tests found", "")
+        result = self.sandbox.run(command)
+        summary = pytest_summary(result.output) if command.startswith(PYTEST) else f"exit {result.exit_code}"
+        return TestReport(command, result.ok, result.exit_code, summary, result.output)
+
+
+def command_observation(result: CommandResult) -> Observation:
+    return Observation(result.ok, f"exit code {result.exit_code}\n{result.output}".rstrip())
+
+
+def _schema(**props: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {k: {"type": t, "description": d} for k, (t, d) in props.items()},
+        "required": list(props),
+    }

