@@ -89,6 +89,7 @@ class Agent:
             report = self._verify(final=True)
         tests = report.status() if report else "not run (interrupted)"
         changed = changed_files(before, snapshot(workspace))
+        totals = self.ledger.totals()
         self.log.emit(
             "run_finished",
             outcome=outcome,
@@ -96,7 +97,7 @@ class Agent:
             tests=tests,
             tests_passed=bool(report and report.passed),
             files_changed=changed,
-            totals=self.ledger.totals(),
+            totals=totals,
         )
         return RunResult(
             run_id=self.log.run_id,
@@ -106,7 +107,7 @@ class Agent:
             tests=tests,
             tests_passed=bool(report and report.passed),
             files_changed=changed,
-            totals=self.ledger.totals(),
+            totals=totals,
         )
 
     def _loop(self, messages: list[Message], start: float) -> tuple[str, str, TestReport | None]:

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autonomo.agent.loop import Agent, Budget, RunResult
+from autonomo.computer.sandbox import Sandbox
+from autonomo.computer.tools import ComputerTools
+from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.models.scripted import ScriptedModel
+
+HAS_BWRAP = shutil.which("bwrap") is not None
+needs_bwrap = pytest.mark.skipif(not HAS_BWRAP, reason="bubblewrap not installed")
+
+PASSING_TEST = "from calc import add\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+GOOD_CALC = "def add(a, b):\n    return a + b\n"
+BAD_CALC = "def add(a, b):\n    return a - b\n"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
+
+
+def sandbox_kind() -> str:
+    return "bwrap" if HAS_BWRAP else "none"
+
+
+def run_scripted(workspace: Path, steps: list[dict], budget: Budget | None = None) -> tuple[RunResult, list[dict]]:
+    home = workspace / ".autonomo"
+    log = EventLog(home / "runs" / new_run_id())
+    tools = ComputerTools(Sandbox(workspace, kind=sandbox_kind(), timeout=60, readonly_paths=(home,)))
+    result = Agent(ScriptedModel(steps), tools, log, budget or Budget(max_steps=20)).run("make add work")
+    return result, list(read_events(log.path))
+
+
+def of_type(events: list[dict], kind: str) -> list[dict]:
+    return [e for e in events if e["type"] == kind]

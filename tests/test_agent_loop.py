@@ -1,0 +1,165 @@
+"""The agent loop with a scripted model: finish, verification, budgets, faults."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import BAD_CALC, GOOD_CALC, PASSING_TEST, of_type, run_scripted
+
+from autonomo.agent.loop import Budget
+from autonomo.events import Ledger
+
+
+def create(path: str, content: str) -> dict:
+    return {"tool": "create", "args": {"path": path, "content": content}}
+
+
+FINISH = {"tool": "finish", "args": {"summary": "add works"}}
+
+
+def test_finish_after_tests_pass(workspace):
+    result, events = run_scripted(
+        workspace,
+        [create("calc.py", GOOD_CALC), create("test_calc.py", PASSING_TEST), {"tool": "run_tests", "args": {}}, FINISH],
+    )
+    assert result.outcome == "completed"
+    assert result.tests_passed and result.tests.startswith("passed: 1 passed")
+    assert result.files_changed == ["calc.py", "test_calc.py"]
+    assert result.summary == "add works"
+    assert [e["type"] for e in events][0] == "run_started"
+    assert events[-1]["type"] == "run_finished" and events[-1]["outcome"] == "completed"
+    assert (workspace / "calc.py").read_text() == GOOD_CALC
+
+
+def test_finish_refused_while_tests_fail(workspace):
+    result, events = run_scripted(
+        workspace,
+        [
+            create("calc.py", BAD_CALC),
+            create("test_calc.py", PASSING_TEST),
+            FINISH,  # refused: the test fails
+            {"tool": "edit", "args": {"path": "calc.py", "old": "a - b", "new": "a + b"}},
+            FINISH,
+        ],
+    )
+    assert result.outcome == "completed" and result.tests_passed
+    refusal = [e for e in of_type(events, "observation") if e["name"] == "finish"][0]
+    assert not refusal["ok"] and "Cannot finish: tests fail" in refusal["output"]
+    assert [v["passed"] for v in of_type(events, "verification")] == [False, True]
+
+
+def test_claimed_success_is_not_trusted_when_budget_ends(workspace):
+    steps = [create("calc.py", BAD_CALC), create("test_calc.py", PASSING_TEST), FINISH]
+    result, events = run_scripted(workspace, steps, Budget(max_steps=3))
+    assert result.outcome == "budget_exhausted"
+    assert not result.tests_passed and result.tests.startswith("failed: 1 failed")
+    assert events[-1]["tests"] == result.tests
+
+
+def test_step_budget_stops_cleanly(workspace):
+    steps = [{"tool": "shell", "args": {"command": f"echo {i}"}} for i in range(10)]
+    result, events = run_scripted(workspace, steps, Budget(max_steps=4))
+    assert result.outcome == "budget_exhausted"
+    assert "step limit 4" in result.summary
+    assert len(of_type(events, "model_call")) == 4
+    assert of_type(events, "budget_stop")[0]["reason"] == result.summary
+
+
+def test_token_budget_stops_cleanly(workspace):
+    step = {"tool": "shell", "args": {"command": "true"}, "usage": {"prompt_tokens": 600, "completion_tokens": 100}}
+    result, events = run_scripted(workspace, [step] * 10, Budget(max_steps=50, tokens=2000))
+    assert result.outcome == "budget_exhausted" and "token budget 2000" in result.summary
+    assert len(of_type(events, "model_call")) == 3  # 700, 1400, 2100 >= 2000
+    assert result.totals["tokens"] == 2100
+
+
+def test_cost_budget_stops_cleanly(workspace):
+    step = {"tool": "shell", "args": {"command": "true"}, "usage": {"cost_usd": 0.02}}
+    result, _ = run_scripted(workspace, [step] * 10, Budget(max_steps=50, usd=0.05))
+    assert result.outcome == "budget_exhausted" and "cost budget" in result.summary
+    assert abs(result.totals["cost_usd"] - 0.06) < 1e-9
+
+
+def test_tool_error_is_an_observation_and_the_run_continues(workspace):
+    result, events = run_scripted(
+        workspace,
+        [
+            {"tool": "edit", "args": {"path": "missing.py", "old": "x", "new": "y"}},
+            {"tool": "view", "args": {"path": "../../etc/passwd"}},
+            {"tool": "shell", "args": {"command": "exit 3"}},
+            create("calc.py", GOOD_CALC),
+            create("test_calc.py", PASSING_TEST),
+            FINISH,
+        ],
+    )
+    observations = of_type(events, "observation")
+    assert [o["ok"] for o in observations[:3]] == [False, False, False]
+    assert "not a file" in observations[0]["output"]
+    assert "outside the workspace" in observations[1]["output"]
+    assert observations[2]["output"].startswith("exit code 3")
+    assert result.outcome == "completed"
+    assert result.totals["tool_errors"] == 3
+
+
+def test_malformed_tool_calls_get_corrective_observations(workspace):
+    result, events = run_scripted(
+        workspace,
+        [
+            {"tool": "create", "raw_args": '{"path": "calc.py", "content": '},  # truncated JSON
+            {"tool": "delete_everything", "args": {}},
+            {"tool": "create", "args": {"path": "calc.py"}},  # missing content
+            {"text": "I think I am done."},  # no tool call at all
+            create("calc.py", GOOD_CALC),
+            create("test_calc.py", PASSING_TEST),
+            FINISH,
+        ],
+    )
+    outputs = [o["output"] for o in of_type(events, "observation")]
+    assert "not valid JSON" in outputs[0]
+    assert "unknown tool 'delete_everything'" in outputs[1]
+    assert "missing required argument(s) content" in outputs[2]
+    assert result.outcome == "completed"
+    assert not (workspace / "delete_everything").exists()
+
+
+def test_repeated_model_errors_end_the_run(workspace):
+    result, events = run_scripted(workspace, [{"error": "HTTP 500"}] * 5)
+    assert result.outcome == "model_error" and "3 times in a row" in result.summary
+    assert len([e for e in of_type(events, "model_call") if e.get("error")]) == 3
+    assert events[-1]["totals"]["failed_model_calls"] == 3
+
+
+def test_interrupt_is_logged(workspace, monkeypatch):
+    from autonomo.models.scripted import ScriptedModel
+
+    original = ScriptedModel.complete
+
+    def interrupt_on_second_call(self, messages, tools):
+        if self.calls == 1:
+            raise KeyboardInterrupt
+        return original(self, messages, tools)
+
+    monkeypatch.setattr(ScriptedModel, "complete", interrupt_on_second_call)
+    result, events = run_scripted(workspace, [create("calc.py", GOOD_CALC), FINISH])
+    assert result.outcome == "interrupted"
+    assert (workspace / "calc.py").exists()
+    assert events[-1]["type"] == "run_finished" and events[-1]["outcome"] == "interrupted"
+    assert of_type(events, "observation")[0]["output"].startswith("created calc.py")
+
+
+def test_ledger_totals_match_the_events(workspace):
+    usage = [{"prompt_tokens": 100 * i, "prompt_tokens_evaluated": 10 * i, "completion_tokens": i} for i in (1, 2, 3)]
+    steps = [
+        {**create("calc.py", GOOD_CALC), "usage": usage[0]},
+        {**create("test_calc.py", PASSING_TEST), "usage": usage[1]},
+        {**FINISH, "usage": usage[2]},
+    ]
+    result, events = run_scripted(workspace, steps)
+    totals = result.totals
+    assert (totals["prompt_tokens"], totals["prompt_tokens_evaluated"], totals["completion_tokens"]) == (600, 60, 6)
+    assert totals["model_calls"] == 3 and totals["tool_calls"] == 3 and totals["tokens"] == 606
+    replayed = Ledger.from_events(events).totals()
+    assert {k: v for k, v in replayed.items() if k != "elapsed_seconds"} == {
+        k: v for k, v in totals.items() if k != "elapsed_seconds"
+    }
+    assert json.loads(json.dumps(events[-1]))["totals"] == totals
