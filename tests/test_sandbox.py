@@ -53,9 +53,7 @@ def test_network_connections_fail(box):
     port = server.getsockname()[1]
     accepted = []
     threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
-    probe = (
-        "python -c \"import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\" "
-    )
+    probe = 'python -c "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)" '
     loopback = box.run(probe + f"127.0.0.1 {port}")
     outside = box.run(probe + "1.1.1.1 80")
     server.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.status import Status
 from rich.table import Table
@@ -12,9 +13,10 @@ from autonomo.events import Event, Ledger
 PREVIEW = 160
 
 
-def one_line(text: str, limit: int = PREVIEW) -> str:
+def one_line(text: object, limit: int = PREVIEW) -> str:
+    """Model and tool text flattened, shortened and escaped: it must never be read as rich markup."""
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
 
 class ProgressView:
@@ -40,7 +42,7 @@ class ProgressView:
         kind = event["type"]
         c = self.console
         if kind == "run_started":
-            c.print(f"[bold]autonomo[/] run · model [cyan]{event['model']}[/] · sandbox {event['sandbox']}")
+            c.print(f"[bold]autonomo[/] run · model [cyan]{one_line(event['model'])}[/] · sandbox {event['sandbox']}")
             c.print(f"[bold]goal:[/] {one_line(event['goal'], 400)}")
         elif kind == "model_call":
             self.step = event.get("step", self.step)
@@ -58,9 +60,9 @@ class ProgressView:
             c.print(f"    {mark} {one_line(event['output'])}", highlight=False)
         elif kind == "verification":
             mark = "[green]passed[/]" if event["passed"] else "[red]failed[/]"
-            c.print(f"  [bold]tests[/] {mark} {event.get('summary', '')}")
+            c.print(f"  [bold]tests[/] {mark} {one_line(event.get('summary', ''))}")
         elif kind in ("budget_stop", "context_compacted"):
-            c.print(f"[magenta]{kind.replace('_', ' ')}:[/] {event.get('reason', event.get('messages', ''))}")
+            c.print(f"[magenta]{kind.replace('_', ' ')}:[/] {one_line(event.get('reason', event.get('messages', '')))}")
         elif kind == "run_finished":
             self.close()
             c.print(summary_panel(event))
@@ -79,9 +81,11 @@ def summary_panel(event: Event) -> Panel:
     table.add_row("outcome", f"[bold]{event['outcome']}[/]")
     if event.get("summary"):
         table.add_row("summary", one_line(event["summary"], 300))
-    table.add_row("tests", event["tests"])
+    table.add_row("tests", one_line(event["tests"]))
     changed = event["files_changed"]
-    table.add_row("files changed", ", ".join(changed[:20]) + (" …" if len(changed) > 20 else "") or "none")
+    table.add_row(
+        "files changed", one_line(", ".join(changed[:20]) + (" …" if len(changed) > 20 else ""), 2000) or "none"
+    )
     table.add_row(
         "model",
         f"{totals['model_calls']} calls · {totals['prompt_tokens']} prompt tokens "

