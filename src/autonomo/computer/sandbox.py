@@ -80,21 +80,18 @@ class Sandbox:
         if self.kind == "none":
             return shell
         ws = str(self.workspace)
+        # fmt: off
         argv = [
             self.bwrap,
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            ws,
-            ws,
+            "--ro-bind", "/", "/",
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--tmpfs", "/tmp",
         ]
+        # The interpreter (a venv may live under /tmp, which the tmpfs hides) must stay visible for `python`.
+        for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+            argv += ["--ro-bind", prefix, prefix]
+        argv += ["--bind", ws, ws]
         for path in self.readonly_paths:
             if path.exists():
                 argv += ["--ro-bind", str(path), str(path)]
@@ -103,9 +100,9 @@ class Sandbox:
             "--die-with-parent",
             "--new-session",
             "--clearenv",
-            "--chdir",
-            ws,
+            "--chdir", ws,
         ]
+        # fmt: on
         for key, value in self._env().items():
             argv += ["--setenv", key, value]
         return argv + shell
