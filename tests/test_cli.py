@@ -58,6 +58,7 @@ def test_run_then_list_and_show(workspace, tmp_path):
             [
                 {"tool": "create", "args": {"path": "calc.py", "content": GOOD_CALC}},
                 {"tool": "create", "args": {"path": "test_calc.py", "content": PASSING_TEST}},
+                {"tool": "shell", "args": {"command": "echo '[/] [bold]not markup'"}},  # must print as text
                 {"tool": "finish", "args": {"summary": "done"}},
             ]
         )
@@ -69,7 +70,7 @@ def test_run_then_list_and_show(workspace, tmp_path):
     assert "completed" in listed.output and "make add" in listed.output
     shown = invoke("show", "last", "-w", str(workspace))
     assert shown.exit_code == 0
-    for text in ("→ create", "→ finish", "completed", "calc.py, test_calc.py"):
+    for text in ("→ create", "→ finish", "completed", "calc.py, test_calc.py", "[/] [bold]not markup"):
         assert text in shown.output
 
 
@@ -82,3 +83,36 @@ def test_budget_stop_exits_nonzero(workspace, tmp_path, limit):
         "run", "loop", "-w", str(workspace), "--model", f"scripted:{script}", "--sandbox", sandbox_kind(), limit, "2"
     )
     assert result.exit_code == 1 and "budget_exhausted" in result.output
+
+
+def test_ctrl_c_stops_the_run_and_the_log_keeps_it(workspace, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from autonomo.events import list_runs, read_events
+
+    script = tmp_path / "script.json"
+    script.write_text(
+        json.dumps(
+            [
+                {"tool": "create", "args": {"path": "kept.txt", "content": "work"}},
+                {"tool": "shell", "args": {"command": "sleep 60"}},
+            ]
+        )
+    )
+    cli = [sys.executable, "-c", "from autonomo.cli import app; app()"]
+    args = ["run", "go", "-w", str(workspace), "--model", f"scripted:{script}", "--sandbox", sandbox_kind()]
+    proc = subprocess.Popen(cli + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    events: list[dict] = []
+    while time.monotonic() < deadline and not any(e.get("name") == "shell" for e in events):
+        time.sleep(0.2)
+        runs = list_runs(workspace / ".autonomo")
+        events = list(read_events(runs[0] / "events.jsonl")) if runs else []
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    events = list(read_events(list_runs(workspace / ".autonomo")[0] / "events.jsonl"))
+    assert events[-1]["type"] == "run_finished" and events[-1]["outcome"] == "interrupted"
+    assert events[-1]["files_changed"] == ["kept.txt"] and (workspace / "kept.txt").read_text() == "work"
