@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from autonomo.models.base import (
     ContextOverflow,
@@ -52,6 +53,19 @@ class LiteLLMModel:
         self.timeout = timeout
 
     def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+        message, usage = self._call(messages, tools=[t.openai_schema() for t in tools], tool_choice="required")
+        calls = [
+            parse_arguments(tc.id or f"call_{i}", tc.function.name or "", tc.function.arguments or "", tools)
+            for i, tc in enumerate(message.tool_calls or [])
+        ]
+        return ModelReply(text=message.content or "", tool_calls=calls, usage=usage)
+
+    def chat(self, messages: list[Message]) -> tuple[str, Usage]:
+        """One free-form completion, no tools: the one-shot reference of the benchmarks."""
+        message, usage = self._call(messages)
+        return message.content or "", usage
+
+    def _call(self, messages: list[Message], **extra: Any) -> tuple[Any, Usage]:
         import litellm
 
         start = time.monotonic()
@@ -59,13 +73,12 @@ class LiteLLMModel:
             response = litellm.completion(
                 model=self.name,
                 messages=messages,
-                tools=[t.openai_schema() for t in tools],
-                tool_choice="required",
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 api_base=self.api_base,
                 num_retries=self.retries,
                 timeout=self.timeout,
+                **extra,
             )
         except litellm.ContextWindowExceededError as exc:
             raise ContextOverflow(str(exc)) from exc
@@ -74,25 +87,16 @@ class LiteLLMModel:
         seconds = time.monotonic() - start
         if not response.choices:
             raise ModelError("the model returned no choices")
-        message = response.choices[0].message
-        calls = [
-            parse_arguments(tc.id or f"call_{i}", tc.function.name or "", tc.function.arguments or "", tools)
-            for i, tc in enumerate(message.tool_calls or [])
-        ]
         try:
             cost = float(litellm.completion_cost(completion_response=response))
         except Exception:  # unknown price (local servers, new models): the call is free as far as we know
             cost = 0.0
         usage = response.usage
         cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0
-        return ModelReply(
-            text=message.content or "",
-            tool_calls=calls,
-            usage=Usage(
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                prompt_tokens_evaluated=usage.prompt_tokens - cached,
-                seconds=seconds,
-                cost_usd=cost,
-            ),
+        return response.choices[0].message, Usage(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            prompt_tokens_evaluated=usage.prompt_tokens - cached,
+            seconds=seconds,
+            cost_usd=cost,
         )

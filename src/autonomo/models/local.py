@@ -20,6 +20,7 @@ from autonomo.models.base import (
     Message,
     ModelError,
     ModelReply,
+    ToolCall,
     ToolSpec,
     Usage,
     parse_arguments,
@@ -91,7 +92,10 @@ class LlamaCppModel:
             raise ModelError(f"GGUF file not found: {path}")
         self.name = name or f"gguf:{path}"
         self.max_tokens = max_tokens
+        # Sampling settings are read per call, so one loaded model serves attempts with different seeds.
         self.temperature = temperature
+        self.seed = seed
+        self._calls = 0
         self.llm = Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -119,7 +123,16 @@ class LlamaCppModel:
         return self._grammars[schema]
 
     def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        rendered = self.formatter(messages=plain_messages(messages, tools))
+        text, finish_reason, usage = self._generate(plain_messages(messages, tools), self._grammar(tools))
+        return ModelReply(text=text, tool_calls=[self._parse(text, tools, finish_reason)], usage=usage)
+
+    def chat(self, messages: list[Message]) -> tuple[str, Usage]:
+        """One free-form completion, no tools: the one-shot reference of the benchmarks."""
+        text, _, usage = self._generate(messages, None)
+        return text, usage
+
+    def _generate(self, messages: list[Message], grammar: Any) -> tuple[str, str, Usage]:
+        rendered = self.formatter(messages=messages)
         tokens = self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) + self.max_tokens > self.llm.n_ctx():
             raise ContextOverflow(f"prompt of {len(tokens)} tokens leaves no room in a {self.llm.n_ctx()} context")
@@ -132,32 +145,32 @@ class LlamaCppModel:
                 prompt=tokens,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
+                seed=self.seed,
                 repeat_penalty=1.0,  # code repeats tokens by nature; penalising them corrupts it
-                grammar=self._grammar(tools),
+                grammar=grammar,
                 stop=rendered.stop,
             )
         except Exception as exc:  # llama.cpp decode failures surface as RuntimeError/ValueError
             raise ModelError(f"local generation failed: {exc}") from exc
-        seconds = time.monotonic() - start
-        text = out["choices"][0]["text"]
+        choice = out["choices"][0]
         usage = Usage(
             prompt_tokens=len(tokens),
             completion_tokens=out["usage"]["completion_tokens"],
             prompt_tokens_evaluated=evaluated,
-            seconds=seconds,
+            seconds=time.monotonic() - start,
         )
-        return ModelReply(text=text, tool_calls=[self._parse(text, tools, out)], usage=usage)
+        return choice["text"], choice.get("finish_reason") or "", usage
 
-    def _parse(self, text: str, tools: list[ToolSpec], out: dict[str, Any]):
-        call_id = f"call_{out.get('id', '')}"
+    def _parse(self, text: str, tools: list[ToolSpec], finish_reason: str) -> ToolCall:
+        self._calls += 1
+        call_id = f"call_{self._calls}"
         try:
             obj = json.loads(text)
         except json.JSONDecodeError:
-            reason = "length" if out["choices"][0].get("finish_reason") == "length" else "format"
             call = parse_arguments(call_id, "", "", tools)
             call.error = (
                 f"reply cut off after {self.max_tokens} tokens; write smaller pieces (several files or edits)"
-                if reason == "length"
+                if finish_reason == "length"
                 else "reply was not valid JSON"
             )
             return call
