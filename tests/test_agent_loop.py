@@ -66,16 +66,17 @@ def test_step_budget_stops_cleanly(workspace):
 
 
 def test_token_budget_stops_cleanly(workspace):
-    step = {"tool": "shell", "args": {"command": "true"}, "usage": {"prompt_tokens": 600, "completion_tokens": 100}}
-    result, events = run_scripted(workspace, [step] * 10, Budget(max_steps=50, tokens=2000))
+    usage = {"prompt_tokens": 600, "completion_tokens": 100}
+    steps = [{"tool": "shell", "args": {"command": f"echo {i}"}, "usage": usage} for i in range(10)]
+    result, events = run_scripted(workspace, steps, Budget(max_steps=50, tokens=2000))
     assert result.outcome == "budget_exhausted" and "token budget 2000" in result.summary
     assert len(of_type(events, "model_call")) == 3  # 700, 1400, 2100 >= 2000
     assert result.totals["tokens"] == 2100
 
 
 def test_cost_budget_stops_cleanly(workspace):
-    step = {"tool": "shell", "args": {"command": "true"}, "usage": {"cost_usd": 0.02}}
-    result, _ = run_scripted(workspace, [step] * 10, Budget(max_steps=50, usd=0.05))
+    steps = [{"tool": "shell", "args": {"command": f"echo {i}"}, "usage": {"cost_usd": 0.02}} for i in range(10)]
+    result, _ = run_scripted(workspace, steps, Budget(max_steps=50, usd=0.05))
     assert result.outcome == "budget_exhausted" and "cost budget" in result.summary
     assert abs(result.totals["cost_usd"] - 0.06) < 1e-9
 
@@ -163,3 +164,15 @@ def test_ledger_totals_match_the_events(workspace):
         k: v for k, v in totals.items() if k != "elapsed_seconds"
     }
     assert json.loads(json.dumps(events[-1]))["totals"] == totals
+
+
+def test_a_repeating_model_is_stopped_as_stuck(workspace):
+    (workspace / "calc.py").write_text(BAD_CALC)
+    same_edit = {"tool": "edit", "args": {"path": "calc.py", "old": "return a * b", "new": "return a + b"}}
+    result, events = run_scripted(workspace, [same_edit] * 10)
+    assert result.outcome == "stuck" and "3 times in a row" in result.summary
+    observations = of_type(events, "observation")
+    assert len(observations) == 3
+    # A failed edit shows the file, so the model can correct its guess; a repeat is pointed out.
+    assert "return a - b" in observations[0]["output"]
+    assert "exact call last time" in observations[1]["output"]

@@ -131,3 +131,63 @@ def show(
     view = ProgressView(live=False)
     for event in read_events(run_dir / "events.jsonl"):
         view(event)
+
+
+@app.command()
+def bench(
+    suite: Annotated[str, typer.Argument(help="exercism | humaneval")],
+    tasks: Annotated[Path | None, typer.Option(help="task JSONL (default: ../shared/benchmarks/...)")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="run only the first N tasks")] = None,
+    attempts: Annotated[int, typer.Option(min=1, help="independent autonomo attempts per task")] = 1,
+    model: Annotated[str, typer.Option(help="local | gguf:PATH | PROVIDER/MODEL")] = "local",
+    max_steps: Annotated[int, typer.Option(min=1)] = 15,
+    peer: Annotated[list[str] | None, typer.Option(help="also run: oneshot | mini-swe-agent (repeatable)")] = None,
+    skip_autonomo: Annotated[bool, typer.Option(help="run only the peers")] = False,
+    out: Annotated[Path | None, typer.Option(help="results folder (default bench-results/SUITE-MODEL)")] = None,
+    sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
+) -> None:
+    """Run a benchmark suite; rerunning the same command resumes where it stopped."""
+    import contextlib
+
+    from autonomo.bench.report import write_reports
+    from autonomo.bench.runner import AUTONOMO, MINISWE, SYSTEMS, Bench, BenchConfig, slug
+    from autonomo.bench.tasks import load_tasks
+    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models.weights import WeightsError
+
+    systems = ([] if skip_autonomo else [AUTONOMO]) + list(dict.fromkeys(peer or []))
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        raise fail(f"unknown or no systems {unknown}; peers are {', '.join(SYSTEMS[1:])}")
+    try:
+        task_list = load_tasks(suite, tasks, limit)
+        agent_model = load_model(model)
+    except (ValueError, FileNotFoundError, ModelSpecError, WeightsError, ModelError) as exc:
+        raise fail(str(exc)) from None
+    out = out or Path("bench-results") / f"{suite}-{slug(model)}"
+    config = BenchConfig(
+        suite=suite, out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox
+    )
+    console = Console()
+    with contextlib.ExitStack() as stack:
+        server = None
+        if MINISWE in systems:
+            from autonomo.bench.miniswe import LlamaServer
+
+            if not (model == "local" or model.startswith("gguf:")):
+                raise fail("the mini-swe-agent peer runs a local GGUF model: use --model local or gguf:PATH")
+            server = stack.enter_context(LlamaServer(gguf_path(model)))
+        runner = Bench(
+            config, agent_model, peer_server=server, log=lambda line: console.print(line, highlight=False, markup=False)
+        )
+        try:
+            runner.run(task_list, systems)
+        finally:
+            write_reports(out, f"{suite}: {', '.join(systems)} on {model}")
+    console.print(f"report: {out / 'report.md'}")
+
+
+def gguf_path(model: str) -> Path:
+    from autonomo.models.weights import embedded_model_path
+
+    return embedded_model_path() if model == "local" else Path(model[5:]).expanduser()

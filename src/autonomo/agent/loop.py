@@ -16,10 +16,13 @@ SYSTEM_PROMPT = """You are autonomo, an autonomous software engineer working alo
 No human will answer questions: decide for yourself and act.
 Work in small steps: look at the files, write the code, run the tests, fix what fails.
 Every reply is exactly one tool call. Paths are relative to the workspace.
+To change a small file, rewrite it whole with create; use edit for one small change in a big file.
 If the workspace has no tests for your code, write pytest tests (files named test_*.py).
 Call finish only after run_tests passes; finishing with failing tests is refused."""
 
 MAX_CONSECUTIVE_MODEL_ERRORS = 3
+MAX_REPEATS = 3  # the same call this many times in a row: a greedy model is stuck and will not recover
+SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
 
 
@@ -47,7 +50,7 @@ class Budget:
 class RunResult:
     run_id: str
     run_dir: Path
-    outcome: str  # completed | budget_exhausted | model_error | context_exhausted | interrupted
+    outcome: str  # completed | budget_exhausted | stuck | model_error | context_exhausted | interrupted
     summary: str
     tests: str
     tests_passed: bool
@@ -114,7 +117,7 @@ class Agent:
         specs = self.tools.specs
         step = 0
         errors_in_a_row = 0
-        last_call: str | None = None
+        last_call, repeats = "", 0
         while True:
             reason = self.budget.exhausted(self.ledger, step, time.monotonic() - start)
             if reason:
@@ -157,9 +160,10 @@ class Agent:
                 t0 = time.monotonic()
                 observation, finished = self._act(call)
                 key = f"{call.name}:{call.raw_arguments}"
-                if key == last_call and not finished:
-                    observation.output += "\n[You made this exact call last time. Try something different.]"
+                repeats = repeats + 1 if key == last_call else 1
                 last_call = key
+                if repeats > 1 and not finished:
+                    observation.output += "\n[You made this exact call last time. Try something different.]"
                 self.log.emit(
                     "observation",
                     step=step,
@@ -179,6 +183,8 @@ class Agent:
                 )
                 if finished is not None:
                     return "completed", str((call.arguments or {}).get("summary", "")), finished
+                if repeats >= MAX_REPEATS:
+                    return "stuck", f"the same {call.name} call {repeats} times in a row", None
 
     def _act(self, call: ToolCall) -> tuple[Observation, TestReport | None]:
         """Runs one tool call. The report is set only when a finish was accepted."""
@@ -231,7 +237,17 @@ def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
 
 
-def listing(root: Path, files: dict[str, str], limit: int = 50) -> str:
+def listing(root: Path, files: dict[str, str], limit: int = 50, budget: int = SHOWN_CHARS) -> str:
+    """The workspace as the agent first sees it: small text files in full (so it starts from what is there,
+    rather than guessing at contents), the rest by name."""
     names = sorted(files)
-    shown = "\n".join(names[:limit]) or "(empty)"
-    return shown + (f"\n... and {len(names) - limit} more" if len(names) > limit else "")
+    parts = []
+    for name in names[:limit]:
+        text = (root / name).read_bytes().decode("utf-8", errors="replace")
+        if len(text) <= budget and "\x00" not in text:
+            budget -= len(text)
+            parts.append(f"--- {name}\n{text.rstrip()}\n--- end of {name}")
+        else:
+            parts.append(f"--- {name} ({len(text)} characters; use view to read it)")
+    shown = "\n".join(parts) or "(empty)"
+    return shown + (f"\n... and {len(names) - limit} more files" if len(names) > limit else "")

@@ -187,9 +187,12 @@ class ComputerTools:
             raise ToolFailure(f"{args.get('path')} is not a file")
         text = target.read_text(encoding="utf-8", errors="replace")
         count = text.count(old)
-        if count != 1:
-            where = "not found" if count == 0 else f"found {count} times; include more context"
-            raise ToolFailure(f"old text {where} in {self.rel(target)}")
+        if count > 1:
+            raise ToolFailure(f"old text found {count} times in {self.rel(target)}; include more context")
+        if count == 0:
+            # Showing the file is what lets a small model correct its guess instead of repeating it.
+            shown = truncate(text, VIEW_LIMIT)
+            raise ToolFailure(f"old text not found in {self.rel(target)}. Its current content:\n{shown}")
         target.write_text(text.replace(old, new, 1), encoding="utf-8")
         return Observation(True, f"edited {self.rel(target)}")
 

@@ -1,0 +1,1 @@
+"""Benchmarks: tasks, the harness that runs autonomo and reference systems on them, and the reports."""

@@ -1,0 +1,105 @@
+"""Turns report.jsonl into the summary table (report.md) and the plot (report.png)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autonomo.bench.runner import read_report
+
+COLUMNS = (
+    "system", "k", "tasks", "solved", "solve rate", "steps/task", "tokens/task", "tokens/solved",
+    "evaluated prompt tokens/solved", "seconds/task", "seconds/solved",
+)  # fmt: skip
+
+
+def at_k(row: dict[str, Any], k: int) -> tuple[bool, dict[str, float]]:
+    """Whether a task counts as solved with at most k attempts, and what those attempts cost."""
+    attempts = row["attempt_log"][:k]
+    winner = next((a for a in attempts if a["verified"]), attempts[-1])
+    cost = {key: sum(a[key] for a in attempts) for key in ("steps", "prompt_tokens", "completion_tokens", "seconds")}
+    cost["prompt_tokens_evaluated"] = sum(a["prompt_tokens_evaluated"] for a in attempts)
+    return winner["passed"], cost
+
+
+def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for system in dict.fromkeys(r["system"] for r in rows):
+        mine = [r for r in rows if r["system"] == system]
+        max_k = max(len(r["attempt_log"]) for r in mine) if system == "autonomo" else 1
+        ks = sorted({1, max_k} | ({2, 4} & set(range(1, max_k + 1))))
+        for k in ks:
+            results = [at_k(r, k) for r in mine]
+            solved = sum(ok for ok, _ in results)
+            total = {key: sum(c[key] for _, c in results) for key in results[0][1]}
+            tokens = total["prompt_tokens"] + total["completion_tokens"]
+            n = len(mine)
+
+            out.append(
+                {
+                    "system": system,
+                    "k": k,
+                    "tasks": n,
+                    "solved": solved,
+                    "solve rate": round(solved / n, 3),
+                    "steps/task": round(total["steps"] / n, 1),
+                    "tokens/task": round(tokens / n),
+                    "tokens/solved": per_solved(tokens, solved),
+                    "evaluated prompt tokens/solved": per_solved(total["prompt_tokens_evaluated"], solved),
+                    "seconds/task": round(total["seconds"] / n, 1),
+                    "seconds/solved": per_solved(total["seconds"], solved),
+                }
+            )
+    return out
+
+
+def per_solved(value: float, solved: int) -> float | None:
+    return round(value / solved, 1) if solved else None
+
+
+def markdown(rows: list[dict[str, Any]], title: str) -> str:
+    table = summary_rows(rows)
+    lines = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in table:
+        lines.append("| " + " | ".join("–" if row[c] is None else str(row[c]) for c in COLUMNS) + " |")
+    lines += ["", "Per task (passed / attempts / steps / tokens / seconds):", ""]
+    for system in dict.fromkeys(r["system"] for r in rows):
+        cells = [
+            f"{r['task'].split('/')[-1]} {'✓' if r['passed'] else '✗'}{r['attempts']}/{r['steps']}/"
+            f"{r['prompt_tokens'] + r['completion_tokens']}/{r['wall_seconds']:.0f}"
+            for r in rows
+            if r["system"] == system
+        ]
+        lines.append(f"- **{system}**: " + ", ".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summary_rows(rows)
+    labels = [f"{r['system']}\nk={r['k']}" if r["system"] == "autonomo" else r["system"] for r in table]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, key, title in zip(
+        axes,
+        ("solve rate", "seconds/solved", "tokens/solved"),
+        ("solve rate", "seconds per solved task", "tokens per solved task"),
+        strict=True,
+    ):
+        ax.bar(labels, [r[key] or 0 for r in table], color="tab:blue")
+        ax.set_title(title)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_reports(out: Path, title: str) -> None:
+    rows = read_report(out / "report.jsonl")
+    if not rows:
+        return
+    (out / "report.md").write_text(markdown(rows, title), encoding="utf-8")
+    plot(rows, out / "report.png")

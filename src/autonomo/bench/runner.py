@@ -1,0 +1,232 @@
+"""Runs benchmark tasks through autonomo and the reference systems, scores them the same way, and resumes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autonomo.agent.loop import Agent, Budget
+from autonomo.bench.tasks import Task
+from autonomo.computer.sandbox import Sandbox
+from autonomo.computer.tools import ComputerTools
+from autonomo.events import EventLog, new_run_id
+from autonomo.models import Model, ModelError
+
+AUTONOMO, ONESHOT, MINISWE = "autonomo", "oneshot", "mini-swe-agent"
+SYSTEMS = (AUTONOMO, ONESHOT, MINISWE)
+RETRY_TEMPERATURE = 0.7  # attempts after the first sample, so that they differ
+ATTEMPT_SECONDS = 900.0
+
+
+@dataclass
+class Attempt:
+    attempt: int
+    temperature: float
+    seed: int
+    outcome: str
+    verified: bool  # the system's own check, before scoring (autonomo: the workspace tests it ran)
+    passed: bool = False  # the benchmark's scoring
+    score: str = ""
+    steps: int = 0
+    prompt_tokens: int = 0
+    prompt_tokens_evaluated: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class BenchConfig:
+    suite: str
+    out: Path
+    model_spec: str
+    max_steps: int = 15
+    attempts: int = 1
+    sandbox: str = "bwrap"
+
+
+@dataclass
+class Bench:
+    config: BenchConfig
+    model: Model
+    peer_server: Any = None  # a started LlamaServer for mini-swe-agent, when that peer runs
+    log: Callable[[str], None] = print
+    done: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def report_path(self) -> Path:
+        return self.config.out / "report.jsonl"
+
+    def __post_init__(self) -> None:
+        self.config.out.mkdir(parents=True, exist_ok=True)
+        self.done = {(r["system"], r["task"]) for r in read_report(self.report_path)}
+
+    def run(self, tasks: list[Task], systems: list[str]) -> None:
+        for system in systems:
+            for i, task in enumerate(tasks, 1):
+                if (system, task.id) in self.done:
+                    continue
+                start = time.monotonic()
+                attempts = self.run_task(system, task)
+                row = summarize(system, task.id, attempts, time.monotonic() - start, self.config.model_spec)
+                with open(self.report_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
+                self.done.add((system, task.id))
+                mark = "PASS" if row["passed"] else "fail"
+                self.log(
+                    f"[{system} {i}/{len(tasks)}] {task.id}: {mark} · {len(attempts)} attempt(s) · "
+                    f"{row['steps']} steps · {row['prompt_tokens'] + row['completion_tokens']} tokens · "
+                    f"{row['wall_seconds']:.0f}s · {row['outcome']}"
+                )
+
+    def run_task(self, system: str, task: Task) -> list[Attempt]:
+        k = self.config.attempts if system == AUTONOMO else 1
+        attempts = []
+        for n in range(k):
+            temperature = 0.0 if n == 0 else RETRY_TEMPERATURE
+            workspace = self.config.out / "work" / system / slug(task.id) / f"a{n}"
+            if workspace.exists():  # a half-done attempt from an interrupted run starts over
+                shutil.rmtree(workspace)
+            task.prepare(workspace)
+            attempt = getattr(self, f"_run_{system.replace('-', '_')}")(task, workspace, n, temperature)
+            score = task.score(workspace, workspace.with_name(f"a{n}-score"), sandbox=self.config.sandbox)
+            attempt.passed, attempt.score = score.passed, score.summary
+            attempts.append(attempt)
+            if attempt.verified:
+                break
+        return attempts
+
+    def _sample(self, temperature: float, seed: int) -> None:
+        for name, value in (("temperature", temperature), ("seed", seed)):
+            if hasattr(self.model, name):
+                setattr(self.model, name, value)
+
+    def _run_autonomo(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
+        self._sample(temperature, n)
+        home = workspace / ".autonomo"
+        log = EventLog(home / "runs" / new_run_id())
+        box = Sandbox(workspace, kind=self.config.sandbox, timeout=60, readonly_paths=(home,))
+        budget = Budget(max_steps=self.config.max_steps, seconds=ATTEMPT_SECONDS)
+        result = Agent(self.model, ComputerTools(box), log, budget).run(task.goal)
+        t = result.totals
+        return Attempt(
+            attempt=n,
+            temperature=temperature,
+            seed=n,
+            outcome=result.outcome,
+            verified=result.outcome == "completed" and result.tests_passed,
+            steps=t["model_calls"],
+            prompt_tokens=t["prompt_tokens"],
+            prompt_tokens_evaluated=t["prompt_tokens_evaluated"],
+            completion_tokens=t["completion_tokens"],
+            seconds=t["elapsed_seconds"],
+        )
+
+    def _run_oneshot(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
+        self._sample(temperature, n)
+        editable = [name for name in task.files if not name.startswith("test_") and not name.endswith("_test.py")]
+        start = time.monotonic()
+        try:
+            text, usage = self.model.chat(oneshot_messages(task, editable))  # type: ignore[attr-defined]
+        except ModelError as exc:
+            return Attempt(n, temperature, n, f"model_error: {exc}", False, seconds=time.monotonic() - start)
+        written = apply_code_blocks(text, editable, workspace)
+        return Attempt(
+            attempt=n,
+            temperature=temperature,
+            seed=n,
+            outcome=f"wrote {', '.join(written)}" if written else "no code block",
+            verified=False,
+            steps=1,
+            prompt_tokens=usage.prompt_tokens,
+            prompt_tokens_evaluated=usage.prompt_tokens_evaluated,
+            completion_tokens=usage.completion_tokens,
+            seconds=time.monotonic() - start,
+        )
+
+    def _run_mini_swe_agent(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
+        from autonomo.bench.miniswe import run_miniswe
+
+        server = self.peer_server
+        r = run_miniswe(task.goal, workspace, server.api_base, server.model_name, step_limit=self.config.max_steps)
+        return Attempt(
+            attempt=n,
+            temperature=0.0,
+            seed=0,
+            outcome=r["outcome"],
+            verified=False,
+            steps=r["steps"],
+            prompt_tokens=r["prompt_tokens"],
+            # The server's own prompt cache is not visible from outside: count every prompt token as evaluated.
+            prompt_tokens_evaluated=r["prompt_tokens"],
+            completion_tokens=r["completion_tokens"],
+            seconds=r["seconds"],
+        )
+
+
+def oneshot_messages(task: Task, editable: list[str]) -> list[dict[str, str]]:
+    shown = "\n\n".join(f"### {name}\n```python\n{text}\n```" for name, text in task.files.items())
+    wanted = ", ".join(editable)
+    return [
+        {"role": "system", "content": "You are an expert Python programmer."},
+        {
+            "role": "user",
+            "content": f"{task.goal}\n\nThe files:\n\n{shown}\n\nReply with the complete new content of {wanted}, "
+            "each in its own ```python fenced block preceded by a line `### <file name>`.",
+        },
+    ]
+
+
+BLOCK = re.compile(r"(?:###\s*`?([\w./-]+)`?\s*\n)?```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+
+
+def apply_code_blocks(text: str, editable: list[str], workspace: Path) -> list[str]:
+    """Writes fenced code blocks to the files they name; an unnamed block goes to the only editable file."""
+    written = []
+    for name, code in BLOCK.findall(text):
+        target = name if name in editable else (editable[0] if len(editable) == 1 and not name else None)
+        if target and target not in written:
+            (workspace / target).write_text(code, encoding="utf-8")
+            written.append(target)
+    return written
+
+
+def summarize(system: str, task_id: str, attempts: list[Attempt], wall: float, model: str) -> dict[str, Any]:
+    winner = next((a for a in attempts if a.verified), attempts[-1])
+    row: dict[str, Any] = {
+        "system": system,
+        "task": task_id,
+        "model": model,
+        "passed": winner.passed,
+        "attempts": len(attempts),
+        "winner": winner.attempt,
+        "outcome": winner.outcome,
+        "wall_seconds": round(wall, 2),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    for key in ("steps", "prompt_tokens", "prompt_tokens_evaluated", "completion_tokens"):
+        row[key] = sum(getattr(a, key) for a in attempts)
+    row["attempt_log"] = [vars(a) for a in attempts]
+    return row
+
+
+def read_report(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:  # a torn last line from a killed run: that task runs again
+                continue
+    return rows
+
+
+def slug(task_id: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", task_id)
