@@ -170,9 +170,9 @@ def test_a_repeating_model_is_stopped_as_stuck(workspace):
     (workspace / "calc.py").write_text(BAD_CALC)
     same_edit = {"tool": "edit", "args": {"path": "calc.py", "old": "return a * b", "new": "return a + b"}}
     result, events = run_scripted(workspace, [same_edit] * 10)
-    assert result.outcome == "stuck" and "3 times in a row" in result.summary
+    assert result.outcome == "stuck" and "same result 3 times" in result.summary
     observations = of_type(events, "observation")
     assert len(observations) == 3
     # A failed edit shows the file, so the model can correct its guess; a repeat is pointed out.
     assert "return a - b" in observations[0]["output"]
-    assert "exact call last time" in observations[1]["output"]
+    assert "exact call before, with this result" in observations[1]["output"]

@@ -183,7 +183,7 @@ def bench(
         try:
             runner.run(task_list, systems)
         finally:
-            write_reports(out, f"{suite}: {', '.join(systems)} on {model}")
+            write_reports(out, f"{suite}: {', '.join(systems)} on {model}", [t.id for t in task_list])
     console.print(f"report: {out / 'report.md'}")
 
 

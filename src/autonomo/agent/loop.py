@@ -21,7 +21,7 @@ If the workspace has no tests for your code, write pytest tests (files named tes
 Call finish only after run_tests passes; finishing with failing tests is refused."""
 
 MAX_CONSECUTIVE_MODEL_ERRORS = 3
-MAX_REPEATS = 3  # the same call this many times in a row: a greedy model is stuck and will not recover
+MAX_REPEATS = 3  # the same call with the same result this often: a greedy model is going round in circles
 SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
 
@@ -117,7 +117,7 @@ class Agent:
         specs = self.tools.specs
         step = 0
         errors_in_a_row = 0
-        last_call, repeats = "", 0
+        seen: dict[str, int] = {}  # call + result -> how often it happened
         while True:
             reason = self.budget.exhausted(self.ledger, step, time.monotonic() - start)
             if reason:
@@ -159,11 +159,10 @@ class Agent:
                 self.log.emit("tool_call", step=step, id=call.id, name=call.name, arguments=call.raw_arguments)
                 t0 = time.monotonic()
                 observation, finished = self._act(call)
-                key = f"{call.name}:{call.raw_arguments}"
-                repeats = repeats + 1 if key == last_call else 1
-                last_call = key
+                key = f"{call.name}:{call.raw_arguments}\n{observation.output}"
+                seen[key] = repeats = seen.get(key, 0) + 1
                 if repeats > 1 and not finished:
-                    observation.output += "\n[You made this exact call last time. Try something different.]"
+                    observation.output += "\n[You made this exact call before, with this result. Try something else.]"
                 self.log.emit(
                     "observation",
                     step=step,
@@ -184,7 +183,7 @@ class Agent:
                 if finished is not None:
                     return "completed", str((call.arguments or {}).get("summary", "")), finished
                 if repeats >= MAX_REPEATS:
-                    return "stuck", f"the same {call.name} call {repeats} times in a row", None
+                    return "stuck", f"the same {call.name} call with the same result {repeats} times", None
 
     def _act(self, call: ToolCall) -> tuple[Observation, TestReport | None]:
         """Runs one tool call. The report is set only when a finish was accepted."""

@@ -97,8 +97,9 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_reports(out: Path, title: str) -> None:
-    rows = read_report(out / "report.jsonl")
+def write_reports(out: Path, title: str, task_ids: list[str] | None = None) -> None:
+    """Reports on the tasks of this invocation (all tasks in the folder when None)."""
+    rows = [r for r in read_report(out / "report.jsonl") if task_ids is None or r["task"] in task_ids]
     if not rows:
         return
     (out / "report.md").write_text(markdown(rows, title), encoding="utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import time
@@ -21,7 +22,7 @@ from autonomo.models import Model, ModelError
 AUTONOMO, ONESHOT, MINISWE = "autonomo", "oneshot", "mini-swe-agent"
 SYSTEMS = (AUTONOMO, ONESHOT, MINISWE)
 RETRY_TEMPERATURE = 0.7  # attempts after the first sample, so that they differ
-ATTEMPT_SECONDS = 900.0
+ATTEMPT_SECONDS = 300.0  # per attempt, for every system: a stuck run must not eat the benchmark
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Bench:
     model: Model
     peer_server: Any = None  # a started LlamaServer for mini-swe-agent, when that peer runs
     log: Callable[[str], None] = print
-    done: set[tuple[str, str]] = field(default_factory=set)
+    rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def report_path(self) -> Path:
@@ -64,19 +65,24 @@ class Bench:
 
     def __post_init__(self) -> None:
         self.config.out.mkdir(parents=True, exist_ok=True)
-        self.done = {(r["system"], r["task"]) for r in read_report(self.report_path)}
+        self.rows = {(r["system"], r["task"]): r for r in read_report(self.report_path)}
 
     def run(self, tasks: list[Task], systems: list[str]) -> None:
-        for system in systems:
-            for i, task in enumerate(tasks, 1):
-                if (system, task.id) in self.done:
+        """Task by task, every system in turn, so that partial results still compare like with like.
+        A task already in the report is skipped, or given more attempts when --attempts grew and none verified."""
+        for i, task in enumerate(tasks, 1):
+            for system in systems:
+                row = self.rows.get((system, task.id))
+                before = [Attempt(**a) for a in row["attempt_log"]] if row else []
+                k = self.config.attempts if system == AUTONOMO else 1
+                if len(before) >= k or any(a.verified for a in before):
                     continue
                 start = time.monotonic()
-                attempts = self.run_task(system, task)
-                row = summarize(system, task.id, attempts, time.monotonic() - start, self.config.model_spec)
-                with open(self.report_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(row) + "\n")
-                self.done.add((system, task.id))
+                attempts = self.run_task(system, task, before, k)
+                wall = time.monotonic() - start + (row["wall_seconds"] if row else 0.0)
+                row = summarize(system, task.id, attempts, wall, self.config.model_spec)
+                self.rows[(system, task.id)] = row
+                self._save()
                 mark = "PASS" if row["passed"] else "fail"
                 self.log(
                     f"[{system} {i}/{len(tasks)}] {task.id}: {mark} · {len(attempts)} attempt(s) · "
@@ -84,10 +90,14 @@ class Bench:
                     f"{row['wall_seconds']:.0f}s · {row['outcome']}"
                 )
 
-    def run_task(self, system: str, task: Task) -> list[Attempt]:
-        k = self.config.attempts if system == AUTONOMO else 1
-        attempts = []
-        for n in range(k):
+    def _save(self) -> None:
+        tmp = self.report_path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.rows.values()), encoding="utf-8")
+        os.replace(tmp, self.report_path)  # a kill leaves the old report or the new one, never half of one
+
+    def run_task(self, system: str, task: Task, before: list[Attempt], k: int) -> list[Attempt]:
+        attempts = list(before)
+        for n in range(len(before), k):
             temperature = 0.0 if n == 0 else RETRY_TEMPERATURE
             workspace = self.config.out / "work" / system / slug(task.id) / f"a{n}"
             if workspace.exists():  # a half-done attempt from an interrupted run starts over

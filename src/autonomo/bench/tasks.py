@@ -72,7 +72,7 @@ def exercism_task(row: dict) -> Task:
     tests = ", ".join(row["tests"])
     goal = (
         f"Solve this exercise by editing {stubs}. The tests are in {tests}; do not change them. "
-        f"Use run_tests to check your work.\n\n{row['instructions'].strip()}"
+        f"Check your work by running the tests.\n\n{row['instructions'].strip()}"
     )
     return Task(
         id=row["id"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 # Variables a tool process gets from the host; everything else (API keys included) stays outside.
 PASSED_ENV = ("LANG", "LC_ALL", "TERM", "TZ")
-DEFAULT_OUTPUT_LIMIT = 10_000
+DEFAULT_OUTPUT_LIMIT = 6_000
 
 
 class SandboxUnavailable(RuntimeError):

@@ -12,7 +12,8 @@ from autonomo.computer.sandbox import CommandResult, Sandbox, truncate
 from autonomo.models.base import ToolSpec
 
 FINISH = "finish"
-PYTEST = "python -m pytest -q -p no:cacheprovider"
+# Short tracebacks and a few failures at most: test output fills a small model's context fast.
+PYTEST = "python -m pytest -q -p no:cacheprovider --tb=short --maxfail=3"
 # Folders that never hold the workspace's own tests.
 SKIP_DIRS = {".git", ".autonomo", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache"}
 VIEW_LIMIT = 8_000

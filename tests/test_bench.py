@@ -1,0 +1,95 @@
+"""The benchmark harness: no answer reaches a workspace, scoring is right, reports resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import sandbox_kind
+
+from autonomo.bench.report import markdown, summary_rows
+from autonomo.bench.runner import Bench, BenchConfig, apply_code_blocks, read_report
+from autonomo.bench.tasks import DEFAULT_TASKS, load_tasks
+from autonomo.models.scripted import ScriptedModel
+
+needs_data = pytest.mark.skipif(not DEFAULT_TASKS["exercism"].is_file(), reason="../shared/benchmarks missing")
+
+
+def raw_rows(suite: str) -> list[dict]:
+    with open(DEFAULT_TASKS[suite], encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def workspace_texts(task, tmp_path) -> list[str]:
+    ws = tmp_path / task.id.replace("/", "_")
+    task.prepare(ws)
+    return [p.read_text() for p in ws.rglob("*") if p.is_file()] + [task.goal]
+
+
+@needs_data
+def test_no_reference_solution_or_hidden_test_reaches_a_workspace(tmp_path):
+    for suite, secrets in (
+        ("exercism", lambda r: list(r["reference"].values())),
+        ("humaneval", lambda r: [r["canonical_solution"], r["test"]]),
+    ):
+        rows = raw_rows(suite)
+        tasks = load_tasks(suite)
+        assert len(tasks) == len(rows) > 0
+        for row, task in zip(rows, tasks, strict=True):
+            texts = workspace_texts(task, tmp_path)
+            for secret in secrets(row):
+                assert not any(secret.strip() in text for text in texts), (task.id, secret[:80])
+
+
+@needs_data
+@pytest.mark.parametrize("suite", ["exercism", "humaneval"])
+def test_scoring_passes_the_reference_and_fails_the_stub(suite, tmp_path):
+    for row, task in list(zip(raw_rows(suite), load_tasks(suite), strict=True))[:3]:
+        stub = tmp_path / "stub"
+        task.prepare(stub)
+        assert not task.score(stub, tmp_path / "s1", sandbox=sandbox_kind()).passed, task.id
+        solved = tmp_path / "solved"
+        task.prepare(solved)
+        if suite == "exercism":
+            for name, text in row["reference"].items():
+                (solved / name).write_text(text)
+        else:
+            (solved / "solution.py").write_text(row["prompt"] + row["canonical_solution"])
+        (solved / "test_wrong.py").write_text("def test_agent_written():\n    assert False\n")  # ignored
+        score = task.score(solved, tmp_path / "s2", sandbox=sandbox_kind())
+        assert score.passed, (task.id, score.summary)
+
+
+def test_code_blocks_go_to_the_files_they_name(tmp_path):
+    text = "### a.py\n```python\nA = 1\n```\nand\n### b.py\n```python\nB = 2\n```\n### evil.py\n```python\nx\n```"
+    assert apply_code_blocks(text, ["a.py", "b.py"], tmp_path) == ["a.py", "b.py"]
+    assert (tmp_path / "a.py").read_text() == "A = 1\n" and not (tmp_path / "evil.py").exists()
+    assert apply_code_blocks("```\nC = 3\n```", ["c.py"], tmp_path) == ["c.py"]
+
+
+@needs_data
+def test_bench_runs_scores_and_resumes(tmp_path):
+    task = load_tasks("exercism", limit=1)[0]  # hello-world
+    solve = [
+        {"tool": "create", "args": {"path": "hello_world.py", "content": "def hello():\n    return 'Hello, World!'\n"}},
+        {"tool": "finish", "args": {"summary": "done"}},
+    ]
+    wrong = [
+        {"tool": "create", "args": {"path": "hello_world.py", "content": "def hello():\n    return 'Hi'\n"}},
+        {"tool": "finish", "args": {"summary": "claims done"}},
+    ]
+    config = BenchConfig(suite="exercism", out=tmp_path / "out", model_spec="scripted", sandbox=sandbox_kind())
+    # Attempt 1 is wrong, and its finish is refused: with one attempt the task fails.
+    Bench(config, ScriptedModel(wrong + [{"error": "out of script"}] * 3), log=lambda _: None).run([task], ["autonomo"])
+    (row,) = read_report(config.out / "report.jsonl")
+    assert not row["passed"] and row["attempts"] == 1
+    # Rerun with more attempts: only the missing attempt runs, and it wins.
+    config.attempts = 2
+    Bench(config, ScriptedModel(solve), log=lambda _: None).run([task], ["autonomo"])
+    (row,) = read_report(config.out / "report.jsonl")
+    assert row["passed"] and row["attempts"] == 2 and row["winner"] == 1
+    # Everything is done: a third run calls no model at all.
+    Bench(config, ScriptedModel([]), log=lambda _: None).run([task], ["autonomo"])
+    table = {r["k"]: r for r in summary_rows(read_report(config.out / "report.jsonl"))}
+    assert table[1]["solved"] == 0 and table[2]["solved"] == 1
+    assert "| autonomo | 2 | 1 | 1 | 1.0 |" in markdown(read_report(config.out / "report.jsonl"), "t")
