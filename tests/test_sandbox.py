@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 from conftest import needs_bwrap
@@ -144,3 +145,13 @@ def test_run_log_is_read_only_inside_the_sandbox(workspace):
     box = Sandbox(workspace, kind="bwrap", readonly_paths=(home,))
     assert not box.run("echo forged >> .autonomo/events.jsonl").ok
     assert (home / "events.jsonl").read_text() == "{}\n"
+
+
+@needs_bwrap
+def test_relative_paths_are_resolved(workspace, monkeypatch):
+    monkeypatch.chdir(workspace.parent)
+    (workspace / ".autonomo").mkdir()
+    box = Sandbox(Path(workspace.name), kind="bwrap", readonly_paths=(Path(workspace.name) / ".autonomo",))
+    result = box.run("echo ok > f && echo x > .autonomo/g")
+    assert not result.ok and "Read-only file system" in result.output
+    assert (workspace / "f").read_text() == "ok\n" and not (workspace / ".autonomo" / "g").exists()

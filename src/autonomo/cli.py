@@ -164,7 +164,7 @@ def bench(
         agent_model = load_model(model)
     except (ValueError, FileNotFoundError, ModelSpecError, WeightsError, ModelError) as exc:
         raise fail(str(exc)) from None
-    out = out or Path("bench-results") / f"{suite}-{slug(model)}"
+    out = (out or Path("bench-results") / f"{suite}-{slug(model)}").resolve()
     config = BenchConfig(
         suite=suite, out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox
     )

@@ -59,7 +59,7 @@ class Sandbox:
         self.kind = kind
         self.timeout = timeout
         self.output_limit = output_limit
-        self.readonly_paths = readonly_paths
+        self.readonly_paths = tuple(p.resolve() for p in readonly_paths)  # bwrap runs with cwd=workspace
         if kind == "bwrap":
             self.bwrap = shutil.which("bwrap")
             if self.bwrap is None:

@@ -201,7 +201,8 @@ class ComputerTools:
         report = self.test()
         if report.command is None:
             return Observation(False, "no tests found: add test files (test_*.py) for pytest")
-        return Observation(report.passed, f"$ {report.command}\n{report.output}")
+        advice = "\nAll tests pass. Call finish if the goal is met." if report.passed else ""
+        return Observation(report.passed, f"$ {report.command}\n{report.output}{advice}")
 
     # -- verification ------------------------------------------------------------------------------------
 
