@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -93,3 +94,26 @@ def test_bench_runs_scores_and_resumes(tmp_path):
     table = {r["k"]: r for r in summary_rows(read_report(config.out / "report.jsonl"))}
     assert table[1]["solved"] == 0 and table[2]["solved"] == 1
     assert "| autonomo | 2 | 1 | 1 | 1.0 |" in markdown(read_report(config.out / "report.jsonl"), "t")
+
+
+@needs_data
+@pytest.mark.local_model
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs the [local] extra")
+def test_bench_smoke_on_the_embedded_model(tmp_path):
+    """CI's 3-task smoke of the harness: autonomo and the one-shot reference on the embedded model."""
+    from typer.testing import CliRunner
+
+    from autonomo.cli import app
+
+    out = tmp_path / "bench"
+    args = ["bench", "exercism", "--limit", "3", "--max-steps", "6", "--peer", "oneshot", "--out", str(out)]
+    result = CliRunner().invoke(app, args + ["--sandbox", sandbox_kind()], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = read_report(out / "report.jsonl")
+    assert sorted((r["system"], r["task"]) for r in rows) == sorted(
+        (s, t.id) for s in ("autonomo", "oneshot") for t in load_tasks("exercism", limit=3)
+    )
+    assert all(r["prompt_tokens"] > 0 and r["steps"] >= 1 for r in rows)
+    report = (out / "report.md").read_text()
+    assert "| autonomo | 1 | 3 |" in report and "| oneshot | 1 | 3 |" in report
+    assert (out / "report.png").stat().st_size > 1000
