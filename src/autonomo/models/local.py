@@ -2,7 +2,7 @@
 
 Two choices make a 1.5B model usable as an agent:
 - every reply is a valid tool call by construction: decoding is constrained by a grammar built from the tool
-  schemas, so the model cannot drift into prose, loop in free text or emit broken JSON;
+  schemas (see textcall.py), so the model cannot drift into prose or emit a call we cannot read;
 - the prompt is append-only: each step's prompt extends the previous one token for token, so llama.cpp reuses
   its KV cache and only evaluates the new tokens (reported as ``prompt_tokens_evaluated``).
 """
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from autonomo.models import textcall
 from autonomo.models.base import (
     ContextOverflow,
     Message,
@@ -26,35 +27,6 @@ from autonomo.models.base import (
     parse_arguments,
 )
 
-REPLY_FORMAT = 'Reply with one JSON object and nothing else: {"tool": "<name>", "args": {<arguments>}}'
-
-
-def tools_prompt(tools: list[ToolSpec]) -> str:
-    lines = ["Tools:"]
-    for tool in tools:
-        params = ", ".join(f"{k}: {v.get('type', 'any')}" for k, v in tool.parameters.get("properties", {}).items())
-        lines.append(f"- {tool.name}({params}): {tool.description}")
-    lines.append(REPLY_FORMAT)
-    return "\n".join(lines)
-
-
-def reply_schema(tools: list[ToolSpec]) -> dict[str, Any]:
-    """JSON schema that admits exactly one well-formed call of one of the tools."""
-    return {
-        "oneOf": [
-            {
-                "type": "object",
-                "properties": {
-                    "tool": {"const": tool.name},
-                    "args": {**tool.parameters, "additionalProperties": False},
-                },
-                "required": ["tool", "args"],
-                "additionalProperties": False,
-            }
-            for tool in tools
-        ]
-    }
-
 
 def plain_messages(messages: list[Message], tools: list[ToolSpec]) -> list[dict[str, str]]:
     """Renders agent messages for a chat template: tool docs join the system prompt, an assistant turn is the
@@ -63,7 +35,7 @@ def plain_messages(messages: list[Message], tools: list[ToolSpec]) -> list[dict[
     for m in messages:
         role, content = m["role"], m.get("content") or ""
         if role == "system":
-            content = f"{content}\n\n{tools_prompt(tools)}"
+            content = f"{content}\n\n{textcall.describe(tools)}"
         elif role == "tool":
             role, content = "user", f"Result of {m.get('name', 'tool')}:\n{content}"
         out.append({"role": role, "content": content})
@@ -117,10 +89,10 @@ class LlamaCppModel:
     def _grammar(self, tools: list[ToolSpec]) -> Any:
         from llama_cpp import LlamaGrammar
 
-        schema = json.dumps(reply_schema(tools))  # key order matters: "tool" is decided first
-        if schema not in self._grammars:
-            self._grammars[schema] = LlamaGrammar.from_json_schema(schema, verbose=False)
-        return self._grammars[schema]
+        source = textcall.grammar(tools)
+        if source not in self._grammars:
+            self._grammars[source] = LlamaGrammar.from_string(source, verbose=False)
+        return self._grammars[source]
 
     def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
         text, finish_reason, usage = self._generate(plain_messages(messages, tools), self._grammar(tools))
@@ -165,13 +137,13 @@ class LlamaCppModel:
         self._calls += 1
         call_id = f"call_{self._calls}"
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError:
+            name, args = textcall.parse(text)
+        except ValueError as exc:
             call = parse_arguments(call_id, "", "", tools)
             call.error = (
                 f"reply cut off after {self.max_tokens} tokens; write smaller pieces (several files or edits)"
                 if finish_reason == "length"
-                else "reply was not valid JSON"
+                else f"reply not in the tool-call format: {exc}"
             )
             return call
-        return parse_arguments(call_id, str(obj.get("tool", "")), json.dumps(obj.get("args", {})), tools)
+        return parse_arguments(call_id, name, json.dumps(args), tools)
