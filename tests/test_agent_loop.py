@@ -176,3 +176,14 @@ def test_a_repeating_model_is_stopped_as_stuck(workspace):
     # A failed edit shows the file, so the model can correct its guess; a repeat is pointed out.
     assert "return a - b" in observations[0]["output"]
     assert "exact call before, with this result" in observations[1]["output"]
+
+
+def test_each_write_shows_the_tests_now(workspace):
+    result, events = run_scripted(
+        workspace,
+        [create("test_calc.py", PASSING_TEST), create("calc.py", BAD_CALC), create("calc.py", GOOD_CALC), FINISH],
+    )
+    outputs = [o["output"] for o in of_type(events, "observation")]
+    assert "Tests now: failed" in outputs[0] and "Tests now: failed: 1 failed" in outputs[1]
+    assert "Tests now: passed: 1 passed in" in outputs[2] and "Call finish" in outputs[2]
+    assert result.outcome == "completed"

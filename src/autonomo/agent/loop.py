@@ -21,6 +21,7 @@ If the workspace has no tests for your code, write pytest tests (files named tes
 Call finish only after run_tests passes; finishing with failing tests is refused."""
 
 MAX_CONSECUTIVE_MODEL_ERRORS = 3
+WRITE_TOOLS = ("create", "edit")
 MAX_REPEATS = 3  # the same call with the same result this often: a greedy model is going round in circles
 SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
@@ -190,11 +191,24 @@ class Agent:
         if call.error:
             return Observation(False, f"Invalid tool call: {call.error}. Reply with a valid call."), None
         if call.name != FINISH:
-            return self.tools.call(call.name, call.arguments or {}), None
+            observation = self.tools.call(call.name, call.arguments or {})
+            if call.name in WRITE_TOOLS and observation.ok:
+                observation.output += self._tests_after_write()
+            return observation, None
         report = self._verify(final=False)
         if report.passed:
             return Observation(True, f"Finished. Tests: {report.status()}"), report
         return Observation(False, f"Cannot finish: tests fail.\n{report.output}"), None
+
+    def _tests_after_write(self) -> str:
+        """The test result after each change, so the model sees at once whether its change worked instead of
+        having to remember to check (small models often do not)."""
+        report = self.tools.test()
+        if report.command is None:
+            return ""
+        if report.passed:
+            return f"\nTests now: {report.status()}. Call finish if the goal is met."
+        return f"\nTests now: {report.status()}\n{report.output}"
 
     def _verify(self, final: bool) -> TestReport:
         report = self.tools.test()
