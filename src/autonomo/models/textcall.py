@@ -21,7 +21,7 @@ from typing import Any
 
 # Arguments that hold code or text spanning lines; every other argument is a single line.
 MULTILINE = frozenset({"content", "old", "new"})
-FENCE = "```"
+LINE_CHARS = 400
 
 BLOCK_RE = re.compile(r"(\w+):\n```[A-Za-z0-9_+-]*\n(.*?)```\n?", re.DOTALL)
 LINE_RE = re.compile(r"(\w+): ?([^\n]*)\n?")
@@ -43,7 +43,8 @@ def grammar(tools: list[Any]) -> str:
                 parts.append(f'"{arg}: " line "\\n"')
         rules.append(f"{_rule(tool.name)} ::= {' '.join(parts)}")
     rules += [
-        "line ::= [^\\n]+",
+        # Bounded: left unbounded, a 1.5B model can ramble on one line until max_tokens (seen in finish summaries).
+        f"line ::= [^\\n]{{1,{LINE_CHARS}}}",
         # A block ends at the first fence: its body may hold single or double backticks, never three.
         'block ::= "```" [a-zA-Z0-9_+-]* "\\n" body "```\\n"',
         'body ::= ([^`] | "`" [^`] | "``" [^`])*',
