@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autonomo.computer.sandbox import CommandResult, Sandbox, truncate
+from autonomo.computer.sandbox import Sandbox, truncate
 from autonomo.models.base import ToolSpec
 
 FINISH = "finish"
@@ -153,7 +153,8 @@ class ComputerTools:
         command = args.get("command")
         if not isinstance(command, str) or not command.strip():
             raise ToolFailure("command must be a non-empty string")
-        return command_observation(self.sandbox.run(command))
+        result = self.sandbox.run(command)
+        return Observation(result.ok, f"exit code {result.exit_code}\n{result.output}".rstrip())
 
     def view(self, args: dict[str, Any]) -> Observation:
         target = self.resolve(args.get("path", "."))
@@ -214,10 +215,6 @@ class ComputerTools:
         result = self.sandbox.run(command)
         summary = pytest_summary(result.output) if command.startswith(PYTEST) else f"exit {result.exit_code}"
         return TestReport(command, result.ok, result.exit_code, summary, result.output)
-
-
-def command_observation(result: CommandResult) -> Observation:
-    return Observation(result.ok, f"exit code {result.exit_code}\n{result.output}".rstrip())
 
 
 def _schema(**props: tuple[str, str]) -> dict[str, Any]:
