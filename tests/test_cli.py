@@ -116,3 +116,8 @@ def test_ctrl_c_stops_the_run_and_the_log_keeps_it(workspace, tmp_path):
     events = list(read_events(list_runs(workspace / ".autonomo")[0] / "events.jsonl"))
     assert events[-1]["type"] == "run_finished" and events[-1]["outcome"] == "interrupted"
     assert events[-1]["files_changed"] == ["kept.txt"] and (workspace / "kept.txt").read_text() == "work"
+
+
+def test_protecting_a_path_outside_the_workspace_is_refused(workspace):
+    result = invoke("run", "go", "-w", str(workspace), "--protect", "../elsewhere.py", "--sandbox", "none")
+    assert_one_line_error(result, "outside the workspace")

@@ -155,3 +155,20 @@ def test_relative_paths_are_resolved(workspace, monkeypatch):
     result = box.run("echo ok > f && echo x > .autonomo/g")
     assert not result.ok and "Read-only file system" in result.output
     assert (workspace / "f").read_text() == "ok\n" and not (workspace / ".autonomo" / "g").exists()
+
+
+@needs_bwrap
+def test_protected_files_can_be_read_but_not_changed(workspace):
+    (workspace / "calc_test.py").write_text("def test_x():\n    assert False\n")
+    tools = ComputerTools(Sandbox(workspace, kind="bwrap"), protected=("calc_test.py",))
+    assert tools.call("view", {"path": "calc_test.py"}).ok
+    for name, args in [
+        ("create", {"path": "calc_test.py", "content": "def test_x():\n    pass\n"}),
+        ("edit", {"path": "calc_test.py", "old": "assert False", "new": "pass"}),
+        ("shell", {"command": "sed -i s/False/True/ calc_test.py"}),
+        ("shell", {"command": "rm -f calc_test.py"}),
+    ]:
+        obs = tools.call(name, args)
+        assert not obs.ok, (name, obs.output)
+    assert "is protected" in tools.call("create", {"path": "calc_test.py", "content": ""}).output
+    assert (workspace / "calc_test.py").read_text() == "def test_x():\n    assert False\n"

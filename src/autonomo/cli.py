@@ -44,6 +44,9 @@ def run(
     sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
     command_timeout: Annotated[float, typer.Option(min=1, help="seconds per shell command")] = 120,
     test_command: Annotated[str | None, typer.Option(help="command that runs the tests (default: pytest)")] = None,
+    protect: Annotated[
+        list[str] | None, typer.Option(help="file the agent may not change (repeatable)")
+    ] = None,
     api_base: Annotated[str | None, typer.Option(help="base URL of an OpenAI-compatible server")] = None,
     home: HomeOpt = None,
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
@@ -51,7 +54,7 @@ def run(
     """Work on GOAL in WORKSPACE until it is met and verified, or the budget is spent."""
     from autonomo.agent.loop import Agent, Budget
     from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
-    from autonomo.computer.tools import ComputerTools
+    from autonomo.computer.tools import ComputerTools, ToolFailure
     from autonomo.models import ModelError, ModelSpecError, load_model
     from autonomo.models.weights import WeightsError
     from autonomo.ui.progress import ProgressView, summary_panel
@@ -66,8 +69,9 @@ def run(
     home_dir = log_home(workspace, home)
     try:
         box = Sandbox(workspace, kind=sandbox, timeout=command_timeout, readonly_paths=(home_dir,))
+        tools = ComputerTools(box, test_command=test_command, protected=tuple(protect or ()))
         agent_model = load_model(model, api_base=api_base)
-    except (SandboxUnavailable, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
+    except (SandboxUnavailable, ToolFailure, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
         raise fail(str(exc)) from None
     log = EventLog(home_dir / "runs" / new_run_id())
     view = ProgressView(live=not quiet)
@@ -75,7 +79,7 @@ def run(
         log.subscribe(view)
     agent = Agent(
         agent_model,
-        ComputerTools(box, test_command=test_command),
+        tools,
         log,
         Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout),
     )

@@ -122,7 +122,8 @@ class Bench:
         log = EventLog(home / "runs" / new_run_id())
         box = Sandbox(workspace, kind=self.config.sandbox, timeout=60, readonly_paths=(home,))
         budget = Budget(max_steps=self.config.max_steps, seconds=ATTEMPT_SECONDS)
-        result = Agent(self.model, ComputerTools(box), log, budget).run(task.goal)
+        tools = ComputerTools(box, protected=tuple(task.protected))
+        result = Agent(self.model, tools, log, budget).run(task.goal)
         t = result.totals
         return Attempt(
             attempt=n,

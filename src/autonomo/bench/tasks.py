@@ -39,6 +39,7 @@ class Task:
     score_files: dict[str, str] = field(repr=False, default_factory=dict)
     score_command: str = PYTEST
     keep: tuple[str, ...] = ()  # workspace files the scorer takes (empty: all but test files)
+    protected: tuple[str, ...] = ()  # given files the agent must not change (the tests it is scored by)
 
     def prepare(self, workspace: Path) -> None:
         workspace.mkdir(parents=True, exist_ok=True)
@@ -80,6 +81,7 @@ def exercism_task(row: dict) -> Task:
         files={**row["files"], **row["tests"]},
         score_files=dict(row["tests"]),
         score_command=row["test_command"],
+        protected=tuple(row["tests"]),
     )
 
 

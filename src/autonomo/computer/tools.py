@@ -64,10 +64,14 @@ def has_python_tests(root: Path) -> bool:
 class ComputerTools:
     """Tools over one workspace. File tools act on the host inside the workspace; shell runs in the sandbox."""
 
-    def __init__(self, sandbox: Sandbox, test_command: str | None = None) -> None:
+    def __init__(self, sandbox: Sandbox, test_command: str | None = None, protected: tuple[str, ...] = ()) -> None:
+        """``protected``: workspace files the agent may read but not change, typically the tests that define
+        success (a small model otherwise "fixes" failing tests by editing them)."""
         self.sandbox = sandbox
         self.workspace = sandbox.workspace
         self.test_command = test_command
+        self.protected = {self.resolve(p) for p in protected}
+        sandbox.readonly_paths += tuple(sorted(self.protected))
         self._tools: dict[str, tuple[ToolSpec, Callable[[dict[str, Any]], Observation]]] = {
             "shell": (
                 ToolSpec(
@@ -169,8 +173,14 @@ class ComputerTools:
         numbered = "\n".join(f"{i:4d}| {line}" for i, line in enumerate(text.splitlines(), 1))
         return Observation(True, truncate(numbered, VIEW_LIMIT) or "(empty file)")
 
+    def writable(self, path: str) -> Path:
+        target = self.resolve(path)
+        if target in self.protected:
+            raise ToolFailure(f"{self.rel(target)} is protected: it defines success. Change the code, not it.")
+        return target
+
     def create(self, args: dict[str, Any]) -> Observation:
-        target = self.resolve(args.get("path", ""))
+        target = self.writable(args.get("path", ""))
         content = args.get("content")
         if not isinstance(content, str):
             raise ToolFailure("content must be a string")
@@ -181,7 +191,7 @@ class ComputerTools:
         return Observation(True, f"{verb} {self.rel(target)} ({len(content.splitlines())} lines)")
 
     def edit(self, args: dict[str, Any]) -> Observation:
-        target = self.resolve(args.get("path", ""))
+        target = self.writable(args.get("path", ""))
         old, new = args.get("old"), args.get("new")
         if not isinstance(old, str) or not old or not isinstance(new, str):
             raise ToolFailure("old must be a non-empty string and new a string")
