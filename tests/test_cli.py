@@ -51,6 +51,12 @@ def test_missing_model_packages(workspace, monkeypatch):
     assert_one_line_error(result, "pip install 'autonomo[local]'")
 
 
+def test_model_hash_mismatch(workspace, fake_slices):
+    # The fake slices assemble fine but are not the published model, so the real hash check refuses them.
+    result = invoke("run", "do it", "-w", str(workspace), "--sandbox", "none")
+    assert_one_line_error(result, "embedded model hash mismatch")
+
+
 def test_run_then_list_and_show(workspace, tmp_path):
     script = tmp_path / "script.json"
     script.write_text(

