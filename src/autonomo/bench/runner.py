@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autonomo.agent.loop import Agent, Budget
-from autonomo.bench.tasks import Task
+from autonomo.bench.tasks import TEST_FILE, Task
 from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.tools import ComputerTools
 from autonomo.events import EventLog, new_run_id
@@ -140,7 +140,7 @@ class Bench:
 
     def _run_oneshot(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
         self._sample(temperature, n)
-        editable = [name for name in task.files if not name.startswith("test_") and not name.endswith("_test.py")]
+        editable = [name for name in task.files if not TEST_FILE.match(Path(name).name)]
         start = time.monotonic()
         try:
             text, usage = self.model.chat(oneshot_messages(task, editable))  # type: ignore[attr-defined]
