@@ -79,7 +79,7 @@ def test_bench_runs_scores_and_resumes(tmp_path):
         {"tool": "create", "args": {"path": "hello_world.py", "content": "def hello():\n    return 'Hi'\n"}},
         {"tool": "finish", "args": {"summary": "claims done"}},
     ]
-    config = BenchConfig(suite="exercism", out=tmp_path / "out", model_spec="scripted", sandbox=sandbox_kind())
+    config = BenchConfig(out=tmp_path / "out", model_spec="scripted", sandbox=sandbox_kind())
     # Attempt 1 is wrong, and its finish is refused: with one attempt the task fails.
     Bench(config, ScriptedModel(wrong + [{"error": "out of script"}] * 3), log=lambda _: None).run([task], ["autonomo"])
     (row,) = read_report(config.out / "report.jsonl")

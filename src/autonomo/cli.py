@@ -44,9 +44,7 @@ def run(
     sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
     command_timeout: Annotated[float, typer.Option(min=1, help="seconds per shell command")] = 120,
     test_command: Annotated[str | None, typer.Option(help="command that runs the tests (default: pytest)")] = None,
-    protect: Annotated[
-        list[str] | None, typer.Option(help="file the agent may not change (repeatable)")
-    ] = None,
+    protect: Annotated[list[str] | None, typer.Option(help="file the agent may not change (repeatable)")] = None,
     api_base: Annotated[str | None, typer.Option(help="base URL of an OpenAI-compatible server")] = None,
     home: HomeOpt = None,
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
@@ -156,7 +154,7 @@ def bench(
     from autonomo.bench.report import write_reports
     from autonomo.bench.runner import AUTONOMO, MINISWE, SYSTEMS, Bench, BenchConfig, slug
     from autonomo.bench.tasks import load_tasks
-    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models import ModelError, ModelSpecError, gguf_file, load_model
     from autonomo.models.weights import WeightsError
 
     systems = ([] if skip_autonomo else [AUTONOMO]) + list(dict.fromkeys(peer or []))
@@ -169,18 +167,17 @@ def bench(
     except (ValueError, FileNotFoundError, ModelSpecError, WeightsError, ModelError) as exc:
         raise fail(str(exc)) from None
     out = (out or Path("bench-results") / f"{suite}-{slug(model)}").resolve()
-    config = BenchConfig(
-        suite=suite, out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox
-    )
+    config = BenchConfig(out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox)
     console = Console()
     with contextlib.ExitStack() as stack:
         server = None
         if MINISWE in systems:
             from autonomo.bench.miniswe import LlamaServer
 
-            if not (model == "local" or model.startswith("gguf:")):
+            gguf = gguf_file(model)
+            if gguf is None:
                 raise fail("the mini-swe-agent peer runs a local GGUF model: use --model local or gguf:PATH")
-            server = stack.enter_context(LlamaServer(gguf_path(model)))
+            server = stack.enter_context(LlamaServer(gguf))
         runner = Bench(
             config, agent_model, peer_server=server, log=lambda line: console.print(line, highlight=False, markup=False)
         )
@@ -189,9 +186,3 @@ def bench(
         finally:
             write_reports(out, f"{suite}: {', '.join(systems)} on {model}", [t.id for t in task_list])
     console.print(f"report: {out / 'report.md'}")
-
-
-def gguf_path(model: str) -> Path:
-    from autonomo.models.weights import embedded_model_path
-
-    return embedded_model_path() if model == "local" else Path(model[5:]).expanduser()

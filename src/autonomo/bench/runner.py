@@ -43,7 +43,6 @@ class Attempt:
 
 @dataclass
 class BenchConfig:
-    suite: str
     out: Path
     model_spec: str
     max_steps: int = 15

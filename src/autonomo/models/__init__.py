@@ -18,20 +18,27 @@ from autonomo.models.base import (
 DEFAULT_MODEL = "local"
 
 
+def gguf_file(spec: str) -> Path | None:
+    """The GGUF file a local model spec names (assembling the embedded one on first use); None for other specs."""
+    if spec == "local":
+        from autonomo.models.weights import embedded_model_path
+
+        return embedded_model_path()
+    if spec.startswith("gguf:"):
+        return Path(spec[5:]).expanduser()
+    return None
+
+
 def load_model(
     spec: str = DEFAULT_MODEL, api_base: str | None = None, temperature: float = 0.0, seed: int = 0
 ) -> Model:
     """``local`` (the embedded model), ``gguf:PATH``, ``scripted:PATH`` or ``PROVIDER/MODEL`` via litellm."""
-    if spec == "local":
-        from autonomo.models.local import LlamaCppModel
-        from autonomo.models.weights import embedded_model_path
-
-        path = embedded_model_path()
-        return LlamaCppModel(path, name="local:qwen2.5-coder-1.5b-instruct-q4_k_m", temperature=temperature, seed=seed)
-    if spec.startswith("gguf:"):
+    path = gguf_file(spec)
+    if path is not None:
         from autonomo.models.local import LlamaCppModel
 
-        return LlamaCppModel(Path(spec[5:]).expanduser(), temperature=temperature, seed=seed)
+        name = "local:qwen2.5-coder-1.5b-instruct-q4_k_m" if spec == "local" else None
+        return LlamaCppModel(path, name=name, temperature=temperature, seed=seed)
     if spec.startswith("scripted:"):
         from autonomo.models.scripted import ScriptedModel
 
@@ -60,5 +67,6 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "gguf_file",
     "load_model",
 ]
