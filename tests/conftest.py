@@ -31,11 +31,16 @@ def sandbox_kind() -> str:
     return "bwrap" if HAS_BWRAP else "none"
 
 
-def run_scripted(workspace: Path, steps: list[dict], budget: Budget | None = None) -> tuple[RunResult, list[dict]]:
+def run_scripted(
+    workspace: Path, steps: list[dict], budget: Budget | None = None, protected: tuple[str, ...] = ()
+) -> tuple[RunResult, list[dict]]:
+    """Runs the agent on "make add work"; it drafts when the script holds a draft step."""
     home = workspace / ".autonomo"
     log = EventLog(home / "runs" / new_run_id())
-    tools = ComputerTools(Sandbox(workspace, kind=sandbox_kind(), timeout=60, readonly_paths=(home,)))
-    result = Agent(ScriptedModel(steps), tools, log, budget or Budget(max_steps=20)).run("make add work")
+    box = Sandbox(workspace, kind=sandbox_kind(), timeout=60, readonly_paths=(home,))
+    tools = ComputerTools(box, protected=protected)
+    agent = Agent(ScriptedModel(steps), tools, log, budget or Budget(max_steps=20), draft=True)
+    result = agent.run("make add work")
     return result, list(read_events(log.path))
 
 

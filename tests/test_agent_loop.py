@@ -187,3 +187,32 @@ def test_each_write_shows_the_tests_now(workspace):
     assert "Tests now: failed" in outputs[0] and "Tests now: failed: 1 failed" in outputs[1]
     assert "Tests now: passed: 1 passed in" in outputs[2] and "Call finish" in outputs[2]
     assert result.outcome == "completed"
+
+
+def test_draft_writes_whole_files_then_the_loop_checks_them(workspace):
+    (workspace / "calc.py").write_text("def add(a, b):\n    pass\n")
+    (workspace / "test_calc.py").write_text(PASSING_TEST)
+    draft = f"Here it is.\n```python\n{GOOD_CALC}```\n### test_calc.py\n```python\nbroken\n```\n"
+    result, events = run_scripted(workspace, [{"draft": draft}, FINISH], protected=("test_calc.py",))
+    assert result.outcome == "completed" and result.tests_passed
+    assert (workspace / "calc.py").read_text() == GOOD_CALC  # the unnamed block: the only file to change
+    assert (workspace / "test_calc.py").read_text() == PASSING_TEST  # protected: the draft cannot touch it
+    first = of_type(events, "model_call")[0]
+    assert first["draft"] and first["step"] == 1 and first["prompt_tokens"] > 0
+    writes = [(e["ok"], e["output"].split()[0]) for e in of_type(events, "observation") if e["id"].startswith("draft")]
+    assert writes == [(True, "overwrote"), (False, "test_calc.py")]
+    assert Ledger.from_events(events).model_calls == 2
+
+
+def test_no_draft_when_the_model_cannot_chat(workspace):
+    result, events = run_scripted(workspace, [create("calc.py", GOOD_CALC), FINISH])
+    assert result.outcome == "completed"
+    assert not any(e.get("draft") for e in of_type(events, "model_call"))
+
+
+def test_draft_without_code_blocks_leaves_the_loop_to_write(workspace):
+    steps = [{"draft": "I would write add."}, create("calc.py", GOOD_CALC), create("test_calc.py", PASSING_TEST)]
+    steps.append(FINISH)
+    result, events = run_scripted(workspace, steps)
+    assert result.outcome == "completed" and result.tests_passed
+    assert of_type(events, "model_call")[1]["step"] == 2

@@ -8,8 +8,9 @@ import json
 import pytest
 from conftest import sandbox_kind
 
+from autonomo.agent.draft import code_blocks
 from autonomo.bench.report import markdown, summary_rows
-from autonomo.bench.runner import Bench, BenchConfig, apply_code_blocks, read_report
+from autonomo.bench.runner import Bench, BenchConfig, read_report
 from autonomo.bench.tasks import DEFAULT_TASKS, load_tasks
 from autonomo.models.scripted import ScriptedModel
 
@@ -61,11 +62,11 @@ def test_scoring_passes_the_reference_and_fails_the_stub(suite, tmp_path):
         assert score.passed, (task.id, score.summary)
 
 
-def test_code_blocks_go_to_the_files_they_name(tmp_path):
-    text = "### a.py\n```python\nA = 1\n```\nand\n### b.py\n```python\nB = 2\n```\n### evil.py\n```python\nx\n```"
-    assert apply_code_blocks(text, ["a.py", "b.py"], tmp_path) == ["a.py", "b.py"]
-    assert (tmp_path / "a.py").read_text() == "A = 1\n" and not (tmp_path / "evil.py").exists()
-    assert apply_code_blocks("```\nC = 3\n```", ["c.py"], tmp_path) == ["c.py"]
+def test_code_blocks_go_to_the_files_they_name():
+    text = "### a.py\n```python\nA = 1\n```\nand\n### `b.py`\n```\nB = 2\n```\n### a.py\n```python\nagain\n```"
+    assert code_blocks(text, None) == [("a.py", "A = 1\n"), ("b.py", "B = 2\n")]
+    assert code_blocks("```py\nC = 3\n```", "c.py") == [("c.py", "C = 3\n")]
+    assert code_blocks("```py\nC = 3\n```", None) == []
 
 
 @needs_data

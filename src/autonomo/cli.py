@@ -46,6 +46,7 @@ def run(
     test_command: Annotated[str | None, typer.Option(help="command that runs the tests (default: pytest)")] = None,
     protect: Annotated[list[str] | None, typer.Option(help="file the agent may not change (repeatable)")] = None,
     api_base: Annotated[str | None, typer.Option(help="base URL of an OpenAI-compatible server")] = None,
+    draft: Annotated[bool, typer.Option(help="start with a one-completion draft of whole files")] = True,
     home: HomeOpt = None,
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
 ) -> None:
@@ -80,6 +81,7 @@ def run(
         tools,
         log,
         Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout),
+        draft=draft,
     )
     try:
         result = agent.run(goal)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.computer.tools import FINISH, SKIP_DIRS, ComputerTools, Observation, TestReport
+from autonomo.agent.draft import code_blocks, draft_messages
+from autonomo.computer.tools import FINISH, SKIP_DIRS, TEST_FILE, ComputerTools, Observation, TestReport
 from autonomo.events import EventLog, Ledger
-from autonomo.models.base import ContextOverflow, Message, Model, ModelError, ToolCall
+from autonomo.models.base import ContextOverflow, Message, Model, ModelError, ToolCall, Usage
 
 SYSTEM_PROMPT = """You are autonomo, an autonomous software engineer working alone in a workspace folder.
 No human will answer questions: decide for yourself and act.
@@ -60,11 +62,16 @@ class RunResult:
 
 
 class Agent:
-    def __init__(self, model: Model, tools: ComputerTools, log: EventLog, budget: Budget | None = None) -> None:
+    def __init__(
+        self, model: Model, tools: ComputerTools, log: EventLog, budget: Budget | None = None, draft: bool = False
+    ) -> None:
+        """``draft``: start with one free-form completion that writes whole files (see draft.py), when the model
+        can chat and the whole workspace fits in the prompt."""
         self.model = model
         self.tools = tools
         self.log = log
         self.budget = budget or Budget()
+        self.draft = draft
         self.ledger = Ledger()
         log.subscribe(self.ledger.add)
 
@@ -78,15 +85,18 @@ class Agent:
             model=self.model.name,
             sandbox=self.tools.sandbox.kind,
             budget=vars(self.budget),
+            draft=self.draft,
         )
+        shown = shown_files(workspace, before)
         messages: list[Message] = [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Goal: {goal}\n\nWorkspace files:\n{listing(workspace, before)}"},
+            {"role": "user", "content": f"Goal: {goal}\n\nWorkspace files:\n{listing(before, shown)}"},
         ]
         start = time.monotonic()
         outcome, summary, report = "budget_exhausted", "", None
         try:
-            outcome, summary, report = self._loop(messages, start)
+            step = self._draft(goal, shown, messages) if self.draft and len(shown) == len(before) else 0
+            outcome, summary, report = self._loop(messages, start, step)
         except KeyboardInterrupt:
             outcome, summary = "interrupted", "interrupted by the user (Ctrl-C)"
         if report is None and outcome != "interrupted":
@@ -114,9 +124,37 @@ class Agent:
             totals=totals,
         )
 
-    def _loop(self, messages: list[Message], start: float) -> tuple[str, str, TestReport | None]:
+    def _draft(self, goal: str, files: dict[str, str], messages: list[Message]) -> int:
+        """Writes the model's free-form draft into the workspace and appends it, with the test result, to the
+        conversation. Returns the steps used: 1, or 0 when the model cannot chat."""
+        chat = getattr(self.model, "chat", None)
+        if chat is None:
+            return 0
+        protected = sorted(self.tools.rel(p) for p in self.tools.protected)
+        editable = [n for n in files if n not in protected and not TEST_FILE.match(Path(n).name)]
+        wanted = "every file you create or change" + (f" (not {', '.join(protected)})" if protected else "")
+        try:
+            text, usage = chat(draft_messages(goal, files, wanted))
+        except ModelError as exc:
+            self.log.emit("model_call", step=1, draft=True, error=str(exc))
+            return 1
+        self.log.emit("model_call", step=1, draft=True, text=text, tool_calls=[], **usage_fields(usage))
+        results = []
+        for i, (path, content) in enumerate(code_blocks(text, editable[0] if len(editable) == 1 else None)):
+            arguments = {"path": path, "content": content}
+            self.log.emit("tool_call", step=1, id=f"draft_{i}", name="create", arguments=json.dumps(arguments))
+            observation = self.tools.call("create", arguments)
+            self.log.emit(
+                "observation", step=1, id=f"draft_{i}", name="create", ok=observation.ok, output=observation.output
+            )
+            results.append(observation.output)
+        written = "\n".join(results) or "No file was written: the reply had no fenced code block."
+        messages.append({"role": "assistant", "content": text})
+        messages.append({"role": "user", "content": f"Draft applied.\n{written}{self._tests_after_write()}"})
+        return 1
+
+    def _loop(self, messages: list[Message], start: float, step: int) -> tuple[str, str, TestReport | None]:
         specs = self.tools.specs
-        step = 0
         errors_in_a_row = 0
         seen: dict[str, int] = {}  # call + result -> how often it happened
         while True:
@@ -140,17 +178,12 @@ class Agent:
                     return "model_error", f"model failed {errors_in_a_row} times in a row: {exc}", None
                 continue
             errors_in_a_row = 0
-            u = reply.usage
             self.log.emit(
                 "model_call",
                 step=step,
-                prompt_tokens=u.prompt_tokens,
-                completion_tokens=u.completion_tokens,
-                prompt_tokens_evaluated=u.prompt_tokens_evaluated,
-                seconds=round(u.seconds, 3),
-                cost_usd=u.cost_usd,
                 text=reply.text,
                 tool_calls=[{"name": c.name, "arguments": c.raw_arguments} for c in reply.tool_calls],
+                **usage_fields(reply.usage),
             )
             messages.append(reply.to_message())
             if not reply.tool_calls:
@@ -223,6 +256,16 @@ class Agent:
         return report
 
 
+def usage_fields(u: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "prompt_tokens_evaluated": u.prompt_tokens_evaluated,
+        "seconds": round(u.seconds, 3),
+        "cost_usd": u.cost_usd,
+    }
+
+
 def compact(messages: list[Message]) -> bool:
     """Drops the oldest whole steps (an assistant turn and its observations) so the context fits again.
     Returns False when nothing is left to drop."""
@@ -250,17 +293,24 @@ def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
 
 
-def listing(root: Path, files: dict[str, str], limit: int = 50, budget: int = SHOWN_CHARS) -> str:
-    """The workspace as the agent first sees it: small text files in full (so it starts from what is there,
-    rather than guessing at contents), the rest by name."""
-    names = sorted(files)
-    parts = []
-    for name in names[:limit]:
+def shown_files(root: Path, files: dict[str, str], limit: int = 50, budget: int = SHOWN_CHARS) -> dict[str, str]:
+    """The small text files the agent is shown in full at the start (so it starts from what is there, rather
+    than guessing at contents), within a character budget."""
+    shown = {}
+    for name in sorted(files)[:limit]:
         text = (root / name).read_bytes().decode("utf-8", errors="replace")
         if len(text) <= budget and "\x00" not in text:
             budget -= len(text)
-            parts.append(f"--- {name}\n{text.rstrip()}\n--- end of {name}")
-        else:
-            parts.append(f"--- {name} ({len(text)} characters; use view to read it)")
-    shown = "\n".join(parts) or "(empty)"
-    return shown + (f"\n... and {len(names) - limit} more files" if len(names) > limit else "")
+            shown[name] = text
+    return shown
+
+
+def listing(files: dict[str, str], shown: dict[str, str], limit: int = 50) -> str:
+    """The workspace as the agent first sees it: the shown files in full, the rest by name."""
+    names = sorted(files)
+    parts = [
+        f"--- {n}\n{shown[n].rstrip()}\n--- end of {n}" if n in shown else f"--- {n} (use view to read it)"
+        for n in names[:limit]
+    ]
+    text = "\n".join(parts) or "(empty)"
+    return text + (f"\n... and {len(names) - limit} more files" if len(names) > limit else "")

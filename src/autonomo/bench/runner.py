@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autonomo.agent.draft import code_blocks, draft_messages
 from autonomo.agent.loop import Agent, Budget
-from autonomo.bench.tasks import TEST_FILE, Task
+from autonomo.bench.tasks import Task
 from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import ComputerTools
+from autonomo.computer.tools import TEST_FILE, ComputerTools
 from autonomo.events import EventLog, new_run_id
 from autonomo.models import Model, ModelError
 
@@ -122,7 +123,7 @@ class Bench:
         box = Sandbox(workspace, kind=self.config.sandbox, timeout=60, readonly_paths=(home,))
         budget = Budget(max_steps=self.config.max_steps, seconds=ATTEMPT_SECONDS)
         tools = ComputerTools(box, protected=tuple(task.protected))
-        result = Agent(self.model, tools, log, budget).run(task.goal)
+        result = Agent(self.model, tools, log, budget, draft=True).run(task.goal)
         t = result.totals
         return Attempt(
             attempt=n,
@@ -142,10 +143,15 @@ class Bench:
         editable = [name for name in task.files if not TEST_FILE.match(Path(name).name)]
         start = time.monotonic()
         try:
-            text, usage = self.model.chat(oneshot_messages(task, editable))  # type: ignore[attr-defined]
+            messages = draft_messages(task.goal, task.files, ", ".join(editable))
+            text, usage = self.model.chat(messages)  # type: ignore[attr-defined]
         except ModelError as exc:
             return Attempt(n, temperature, n, f"model_error: {exc}", False, seconds=time.monotonic() - start)
-        written = apply_code_blocks(text, editable, workspace)
+        written = []
+        for path, code in code_blocks(text, editable[0] if len(editable) == 1 else None):
+            if path in editable:
+                (workspace / path).write_text(code, encoding="utf-8")
+                written.append(path)
         return Attempt(
             attempt=n,
             temperature=temperature,
@@ -177,33 +183,6 @@ class Bench:
             completion_tokens=r["completion_tokens"],
             seconds=r["seconds"],
         )
-
-
-def oneshot_messages(task: Task, editable: list[str]) -> list[dict[str, str]]:
-    shown = "\n\n".join(f"### {name}\n```python\n{text}\n```" for name, text in task.files.items())
-    wanted = ", ".join(editable)
-    return [
-        {"role": "system", "content": "You are an expert Python programmer."},
-        {
-            "role": "user",
-            "content": f"{task.goal}\n\nThe files:\n\n{shown}\n\nReply with the complete new content of {wanted}, "
-            "each in its own ```python fenced block preceded by a line `### <file name>`.",
-        },
-    ]
-
-
-BLOCK = re.compile(r"(?:###\s*`?([\w./-]+)`?\s*\n)?```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
-
-
-def apply_code_blocks(text: str, editable: list[str], workspace: Path) -> list[str]:
-    """Writes fenced code blocks to the files they name; an unnamed block goes to the only editable file."""
-    written = []
-    for name, code in BLOCK.findall(text):
-        target = name if name in editable else (editable[0] if len(editable) == 1 and not name else None)
-        if target and target not in written:
-            (workspace / target).write_text(code, encoding="utf-8")
-            written.append(target)
-    return written
 
 
 def summarize(system: str, task_id: str, attempts: list[Attempt], wall: float, model: str) -> dict[str, Any]:

@@ -6,13 +6,12 @@ Reference solutions and hidden tests stay in the Task object; only ``files`` and
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import PYTEST, pytest_summary
+from autonomo.computer.tools import PYTEST, TEST_FILE, pytest_summary
 
 # Relative to the project root, as laid out beside it: ../shared/benchmarks
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "benchmarks"
@@ -21,7 +20,6 @@ DEFAULT_TASKS = {
     "humaneval": SHARED / "humaneval" / "tasks.jsonl",
 }
 SCORE_TIMEOUT = 120.0
-TEST_FILE = re.compile(r"(^test_.*|.*_test)\.py$")
 
 
 @dataclass

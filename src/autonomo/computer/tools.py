@@ -17,6 +17,7 @@ PYTEST = "python -m pytest -q -p no:cacheprovider --tb=short --maxfail=3"
 # Folders that never hold the workspace's own tests.
 SKIP_DIRS = {".git", ".autonomo", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache"}
 VIEW_LIMIT = 8_000
+TEST_FILE = re.compile(r"(^test_.*|.*_test)\.py$")  # pytest's default file pattern
 
 
 class ToolFailure(Exception):
@@ -56,7 +57,7 @@ def has_python_tests(root: Path) -> bool:
     for path in root.rglob("*.py"):
         if SKIP_DIRS.intersection(path.relative_to(root).parts):
             continue
-        if path.name.startswith("test_") or path.name.endswith("_test.py"):
+        if TEST_FILE.match(path.name):
             return True
     return False
 

@@ -12,21 +12,17 @@ from autonomo.models.base import Message, ModelError, ModelReply, ToolSpec, Usag
 class ScriptedModel:
     """Each step is a dict: ``{"tool": NAME, "args": {...}}`` for a call, ``{"tool": NAME, "raw_args": "..."}``
     for a call whose argument text is given verbatim (malformed on purpose), ``{"text": "..."}`` for a reply with
-    no tool call, or ``{"error": "..."}`` for a failed call. Optional ``usage`` overrides the token counts."""
+    no tool call, ``{"error": "..."}`` for a failed call, or ``{"draft": "..."}`` for a free-form reply (only a
+    script that holds one can chat, so the agent drafts only then). Optional ``usage`` overrides token counts."""
 
     def __init__(self, steps: list[dict[str, Any]], name: str = "scripted") -> None:
         self.steps = list(steps)
         self.name = name
         self.calls = 0
+        if any("draft" in step for step in self.steps):
+            self.chat = self._chat
 
-    @classmethod
-    def from_file(cls, path: Path) -> ScriptedModel:
-        steps = json.loads(path.read_text())
-        if not isinstance(steps, list):
-            raise ValueError(f"{path}: a scripted model file holds a JSON list of steps")
-        return cls(steps, name=f"scripted:{path}")
-
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+    def _next(self, messages: list[Message]) -> tuple[dict[str, Any], Usage]:
         if self.calls >= len(self.steps):
             raise ModelError("scripted model has no replies left")
         step = self.steps[self.calls]
@@ -37,6 +33,21 @@ class ScriptedModel:
         usage = Usage(prompt_tokens=prompt, prompt_tokens_evaluated=prompt, completion_tokens=10)
         for key, value in step.get("usage", {}).items():
             setattr(usage, key, value)
+        return step, usage
+
+    def _chat(self, messages: list[Message]) -> tuple[str, Usage]:
+        step, usage = self._next(messages)
+        return step.get("draft", ""), usage
+
+    @classmethod
+    def from_file(cls, path: Path) -> ScriptedModel:
+        steps = json.loads(path.read_text())
+        if not isinstance(steps, list):
+            raise ValueError(f"{path}: a scripted model file holds a JSON list of steps")
+        return cls(steps, name=f"scripted:{path}")
+
+    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+        step, usage = self._next(messages)
         if "tool" not in step:
             return ModelReply(text=step.get("text", ""), usage=usage)
         raw = step["raw_args"] if "raw_args" in step else json.dumps(step.get("args", {}))

@@ -49,8 +49,9 @@ class ProgressView:
             if event.get("error"):
                 c.print(f"[red]step {self.step}: model error:[/] {one_line(event['error'])}")
             else:
+                draft = " (draft)" if event.get("draft") else ""
                 c.print(
-                    f"[dim]step {self.step} · {event['seconds']:.1f}s · in {event['prompt_tokens']} "
+                    f"[dim]step {self.step}{draft} · {event['seconds']:.1f}s · in {event['prompt_tokens']} "
                     f"(evaluated {event['prompt_tokens_evaluated']}) out {event['completion_tokens']}[/]"
                 )
         elif kind == "tool_call":
