@@ -19,7 +19,7 @@ BLOCK = re.compile(r"(?:###\s*`?([\w./-]+)`?\s*\n)?```[\w+-]*[ \t]*\n(.*?)```", 
 
 
 def draft_messages(goal: str, files: dict[str, str], wanted: str) -> list[Message]:
-    """``wanted`` says which files to write, e.g. "leap.py" or "every file you create or change"."""
+    """``wanted`` says which files to write, e.g. "leap.py" or "each file you create"."""
     shown = "\n\n".join(f"### {name}\n```{fence_language(name)}\n{text}\n```" for name, text in files.items())
     return [
         {"role": "system", "content": SYSTEM},

@@ -132,7 +132,8 @@ class Agent:
             return 0
         protected = sorted(self.tools.rel(p) for p in self.tools.protected)
         editable = [n for n in files if n not in protected and not TEST_FILE.match(Path(n).name)]
-        wanted = "every file you create or change" + (f" (not {', '.join(protected)})" if protected else "")
+        # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
+        wanted = ", ".join(editable) if editable else "each file you create"
         try:
             text, usage = chat(draft_messages(goal, files, wanted))
         except ModelError as exc:
