@@ -1,10 +1,7 @@
-"""The computer body's sandbox and file tools: nothing the agent runs reaches outside the workspace."""
+"""The computer body's sandbox and file tools (the escape attempts are in test_escapes.py)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,75 +21,6 @@ def test_workspace_is_writable(box, workspace):
     result = box.run("echo hello > out.txt && cat out.txt")
     assert result.ok and result.output.strip() == "hello"
     assert (workspace / "out.txt").read_text() == "hello\n"
-
-
-@needs_bwrap
-@pytest.mark.parametrize("target", ["/etc/autonomo-escape", "/root/autonomo-escape", "/usr/autonomo-escape"])
-def test_write_outside_workspace_fails(box, target):
-    result = box.run(f"echo pwned > {target}")
-    assert not result.ok
-    assert "Read-only file system" in result.output or "Permission denied" in result.output
-    assert not os.path.exists(target)
-
-
-@needs_bwrap
-def test_host_tmp_is_not_reachable(box, tmp_path):
-    # /tmp inside is a private tmpfs: a write there never lands in the host's /tmp.
-    marker = f"/tmp/autonomo-escape-{os.getpid()}"
-    assert box.run(f"echo pwned > {marker} && cat {marker}").ok
-    assert not os.path.exists(marker)
-    sibling = tmp_path / "outside.txt"  # beside the workspace: inside, only the tmpfs copy of its folder
-    box.run(f"echo pwned > {sibling}")
-    assert not sibling.exists()
-
-
-@needs_bwrap
-def test_network_connections_fail(box):
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    port = server.getsockname()[1]
-    accepted = []
-    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
-    probe = 'python -c "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)" '
-    loopback = box.run(probe + f"127.0.0.1 {port}")
-    outside = box.run(probe + "1.1.1.1 80")
-    server.close()
-    assert not loopback.ok and "Error" in loopback.output
-    assert not outside.ok and ("unreachable" in outside.output or "Error" in outside.output)
-    assert accepted == []
-
-
-@needs_bwrap
-def test_host_secrets_are_not_in_the_environment(box, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
-    result = box.run("env")
-    assert result.ok and "sk-secret-value" not in result.output and "OPENAI_API_KEY" not in result.output
-
-
-@needs_bwrap
-def test_timeout_kills_the_command_and_its_children(box, workspace):
-    result = box.run("(sleep 30; echo late > late.txt) & sleep 30", timeout=1)
-    assert result.timed_out and result.exit_code == 124
-    assert "timed out after 1 s" in result.output
-    assert result.seconds < 10
-    assert not (workspace / "late.txt").exists()
-
-
-@needs_bwrap
-def test_background_process_does_not_outlive_its_command(box, workspace):
-    assert box.run("(sleep 2; echo late > late.txt) &").ok
-    import time
-
-    time.sleep(3)
-    assert not (workspace / "late.txt").exists()
-
-
-@needs_bwrap
-def test_large_and_binary_output_is_truncated_and_decoded(box):
-    result = box.run("head -c 5000000 /dev/urandom; yes | head -n 100000")
-    assert len(result.output) < 20_000
-    assert "[output was" in result.output and "characters cut" in result.output
 
 
 def test_truncate_keeps_head_and_tail():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,11 +14,15 @@ from rich.table import Table
 
 from autonomo.events import EventLog, Ledger, find_run, list_runs, new_run_id, read_events
 
+if TYPE_CHECKING:
+    from autonomo.agent.loop import Agent, Budget, RunResult
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="autonomo: an agent that works on its own.")
 err = Console(stderr=True)
 
 # Exit codes: 0 goal met with tests passing, 1 run ended otherwise, 2 bad input, 130 interrupted.
 EXIT_BAD_INPUT = 2
+MAX_GOAL_CHARS = 100_000  # a goal is an instruction; a 1 MB "goal" is a mistake (or an attack on the budget)
 
 
 def fail(message: str) -> typer.Exit:
@@ -51,40 +57,93 @@ def run(
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
 ) -> None:
     """Work on GOAL in WORKSPACE until it is met and verified, or the budget is spent."""
-    from autonomo.agent.loop import Agent, Budget
-    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
-    from autonomo.computer.tools import ComputerTools, ToolFailure
-    from autonomo.models import ModelError, ModelSpecError, load_model
-    from autonomo.models.weights import WeightsError
-    from autonomo.ui.progress import ProgressView, summary_panel
+    from autonomo.agent.loop import Budget
 
     if not goal.strip():
         raise fail("the goal is empty")
+    if "\x00" in goal:
+        raise fail("the goal holds NUL bytes: give it as text")
+    if len(goal) > MAX_GOAL_CHARS:
+        raise fail(f"the goal is {len(goal)} characters; the limit is {MAX_GOAL_CHARS}: put long material in a file")
     if not workspace.exists():
         raise fail(f"workspace {workspace} does not exist")
     if not workspace.is_dir():
         raise fail(f"workspace {workspace} is not a directory")
+    if not os.access(workspace, os.W_OK):
+        raise fail(f"workspace {workspace} is not writable")
     workspace = workspace.resolve()
-    home_dir = log_home(workspace, home)
+    config = {
+        "model": model,
+        "api_base": api_base,
+        "sandbox": sandbox,
+        "command_timeout": command_timeout,
+        "test_command": test_command,
+        "protect": list(protect or ()),
+        "draft": draft,
+    }
+    budget = Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout)
+    agent, log = build_agent(workspace, log_home(workspace, home) / "runs" / new_run_id(), config, budget)
+    conclude(log, quiet, lambda: agent.run(goal, config=config))
+
+
+@app.command()
+def resume(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="run id, id prefix, or 'last'")],
+    workspace: WorkspaceOpt = Path("."),
+    home: HomeOpt = None,
+    quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
+) -> None:
+    """Continue a run that was killed or crashed, from its event log."""
+    from autonomo.agent.loop import Budget
+    from autonomo.models.scripted import ScriptedModel
+
     try:
-        box = Sandbox(workspace, kind=sandbox, timeout=command_timeout, readonly_paths=(home_dir,))
-        tools = ComputerTools(box, test_command=test_command, protected=tuple(protect or ()))
-        agent_model = load_model(model, api_base=api_base)
+        run_dir = find_run(log_home(workspace, home), run_ref)
+    except LookupError as exc:
+        raise fail(str(exc)) from None
+    events = list(read_events(run_dir / "events.jsonl"))
+    started = next((e for e in events if e["type"] == "run_started"), None)
+    if started is None or "config" not in started:
+        raise fail(f"{run_dir} holds no resumable run (no run_started event with its config)")
+    finished = next((e for e in events if e["type"] == "run_finished"), None)
+    if finished is not None:
+        raise fail(f"run {run_dir.name} already finished ({finished['outcome']}); start a new run instead")
+    agent, log = build_agent(Path(started["workspace"]), run_dir, started["config"], Budget(**started["budget"]))
+    if isinstance(agent.model, ScriptedModel):  # a script replays by position: skip the replies already used
+        agent.model.calls = Ledger.from_events(events).model_calls
+    conclude(log, quiet, lambda: agent.resume(events))
+
+
+def build_agent(workspace: Path, run_dir: Path, config: dict, budget: Budget) -> tuple[Agent, EventLog]:
+    """The agent a run's config describes; any problem with it is bad input (exit 2)."""
+    from autonomo.agent.loop import Agent
+    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
+    from autonomo.computer.tools import ComputerTools, ToolFailure
+    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models.weights import WeightsError
+
+    if not workspace.is_dir():
+        raise fail(f"workspace {workspace} is not a directory")
+    home_dir = run_dir.parent.parent
+    try:
+        box = Sandbox(workspace, kind=config["sandbox"], timeout=config["command_timeout"], readonly_paths=(home_dir,))
+        tools = ComputerTools(box, test_command=config["test_command"], protected=tuple(config["protect"]))
+        agent_model = load_model(config["model"], api_base=config["api_base"])
     except (SandboxUnavailable, ToolFailure, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
         raise fail(str(exc)) from None
-    log = EventLog(home_dir / "runs" / new_run_id())
+    log = EventLog(run_dir)
+    return Agent(agent_model, tools, log, budget, draft=config["draft"]), log
+
+
+def conclude(log: EventLog, quiet: bool, work: Callable[[], RunResult]) -> None:
+    """Runs the agent with the live view, prints the summary, and exits with the run's code."""
+    from autonomo.ui.progress import ProgressView, summary_panel
+
     view = ProgressView(live=not quiet)
     if not quiet:
         log.subscribe(view)
-    agent = Agent(
-        agent_model,
-        tools,
-        log,
-        Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout),
-        draft=draft,
-    )
     try:
-        result = agent.run(goal)
+        result = work()
     finally:
         view.close()
     if quiet:

@@ -11,8 +11,17 @@ from typing import Any
 
 from autonomo.agent.draft import code_blocks, draft_messages
 from autonomo.computer.tools import FINISH, SKIP_DIRS, TEST_FILE, ComputerTools, Observation, TestReport
-from autonomo.events import EventLog, Ledger
-from autonomo.models.base import ContextOverflow, Message, Model, ModelError, ToolCall, Usage
+from autonomo.events import Event, EventLog, Ledger
+from autonomo.models.base import (
+    ContextOverflow,
+    Message,
+    Model,
+    ModelError,
+    ModelReply,
+    ToolCall,
+    Usage,
+    parse_arguments,
+)
 
 SYSTEM_PROMPT = """You are autonomo, an autonomous software engineer working alone in a workspace folder.
 No human will answer questions: decide for yourself and act.
@@ -24,7 +33,10 @@ Call finish only after run_tests passes; finishing with failing tests is refused
 
 MAX_CONSECUTIVE_MODEL_ERRORS = 3
 WRITE_TOOLS = ("create", "edit")
+# Calls that may run again when a run died while they ran: the same effect twice is the effect once.
+RERUN_SAFE = ("view", "create", "run_tests", FINISH)
 MAX_REPEATS = 3  # the same call with the same result this often: a greedy model is going round in circles
+REPEAT_NOTE = "\n[You made this exact call before, with this result. Try something else.]"
 SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
 
@@ -36,7 +48,7 @@ class Budget:
     usd: float | None = None
     seconds: float | None = None
 
-    def exhausted(self, ledger: Ledger, steps: int, elapsed: float) -> str | None:
+    def exhausted(self, ledger: Ledger, steps: int) -> str | None:
         """Why the run must stop now, or None."""
         if steps >= self.max_steps:
             return f"step limit {self.max_steps} reached"
@@ -44,7 +56,7 @@ class Budget:
             return f"token budget {self.tokens} spent ({ledger.tokens} used)"
         if self.usd is not None and ledger.cost_usd >= self.usd:
             return f"cost budget ${self.usd:g} spent (${ledger.cost_usd:.4f} used)"
-        if self.seconds is not None and elapsed >= self.seconds:
+        if self.seconds is not None and ledger.elapsed >= self.seconds:
             return f"time limit {self.seconds:g} s reached"
         return None
 
@@ -61,6 +73,37 @@ class RunResult:
     totals: dict[str, Any] = field(default_factory=dict)
 
 
+class Conversation:
+    """The model's messages, folded from the run's events: a live run and a resumed one build the same prompt,
+    and since the log is redacted, no secret reaches a prompt either."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def add(self, event: Event) -> None:
+        kind = event["type"]
+        if kind in ("run_started", "run_resumed") and "messages" in event:
+            self.messages = [dict(m) for m in event["messages"]]
+        elif kind == "model_call" and "error" not in event:
+            message: Message = {"role": "assistant", "content": event["text"]}
+            if event["tool_calls"] and not event.get("draft"):  # a draft is prose with code, not a tool call
+                message["tool_calls"] = [
+                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                    for c in event["tool_calls"]
+                ]
+            self.messages.append(message)
+        elif kind == "observation" and event.get("draft"):
+            self.messages.append({"role": "user", "content": f"Draft applied: {event['output']}"})
+        elif kind == "observation":
+            self.messages.append(
+                {"role": "tool", "tool_call_id": event["id"], "name": event["name"], "content": event["output"]}
+            )
+        elif kind == "user_message":
+            self.messages.append({"role": "user", "content": event["content"]})
+        elif kind == "context_compacted":
+            compact(self.messages)
+
+
 class Agent:
     def __init__(
         self, model: Model, tools: ComputerTools, log: EventLog, budget: Budget | None = None, draft: bool = False
@@ -73,11 +116,17 @@ class Agent:
         self.budget = budget or Budget()
         self.draft = draft
         self.ledger = Ledger()
+        self.conversation = Conversation()
+        self.step = 0
+        self.seen: dict[str, int] = {}  # call + result -> how often it happened
         log.subscribe(self.ledger.add)
+        log.subscribe(self.conversation.add)
 
-    def run(self, goal: str) -> RunResult:
+    def run(self, goal: str, config: dict[str, Any] | None = None) -> RunResult:
+        """``config``: what it takes to rebuild this agent for ``autonomo resume``, kept in the log."""
         workspace = self.tools.workspace
         before = snapshot(workspace)
+        shown = shown_files(workspace, before)
         self.log.emit(
             "run_started",
             goal=goal,
@@ -86,147 +135,193 @@ class Agent:
             sandbox=self.tools.sandbox.kind,
             budget=vars(self.budget),
             draft=self.draft,
+            config=config or {},
+            snapshot=before,
+            messages=[
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": f"Goal: {goal}\n\nWorkspace files:\n{listing(before, shown)}"},
+            ],
         )
-        shown = shown_files(workspace, before)
-        messages: list[Message] = [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Goal: {goal}\n\nWorkspace files:\n{listing(before, shown)}"},
-        ]
-        start = time.monotonic()
+        return self._finish(before, lambda: self._draft_then_loop(goal, shown, len(shown) == len(before)))
+
+    def resume(self, events: list[Event]) -> RunResult:
+        """Continues a run from its log, after a crash or a kill: the conversation, the ledger and the step count
+        are folded from the events; a call the model made but that never ran is run now; a call that was running
+        when the run died runs again only if that is harmless (RERUN_SAFE), else the model is told to check."""
+        arguments = {e["id"]: e["arguments"] for e in events if e["type"] == "tool_call"}
+        for event in events:
+            self.ledger.add(event)
+            self.conversation.add(event)
+            self.step = max(self.step, event.get("step", 0))
+            if event["type"] == "observation" and not event.get("draft"):
+                self._remember(event["name"], arguments.get(event["id"], ""), event["output"])
+        self.log.emit("run_resumed", after_events=len(events))
+        started = next(e for e in events if e["type"] == "run_started")
+        return self._finish(started["snapshot"], lambda: self._resume_pending(events))
+
+    def _finish(self, before: dict[str, str], work) -> RunResult:
         outcome, summary, report = "budget_exhausted", "", None
         try:
-            step = self._draft(goal, shown, messages) if self.draft and len(shown) == len(before) else 0
-            outcome, summary, report = self._loop(messages, start, step)
+            outcome, summary, report = work()
         except KeyboardInterrupt:
             outcome, summary = "interrupted", "interrupted by the user (Ctrl-C)"
         if report is None and outcome != "interrupted":
             report = self._verify(final=True)
         tests = report.status() if report else "not run (interrupted)"
-        changed = changed_files(before, snapshot(workspace))
+        changed = changed_files(before, snapshot(self.tools.workspace))
         totals = self.ledger.totals()
+        passed = bool(report and report.passed)
         self.log.emit(
             "run_finished",
             outcome=outcome,
             summary=summary,
             tests=tests,
-            tests_passed=bool(report and report.passed),
+            tests_passed=passed,
             files_changed=changed,
             totals=totals,
         )
-        return RunResult(
-            run_id=self.log.run_id,
-            run_dir=self.log.run_dir,
-            outcome=outcome,
-            summary=summary,
-            tests=tests,
-            tests_passed=bool(report and report.passed),
-            files_changed=changed,
-            totals=totals,
-        )
+        return RunResult(self.log.run_id, self.log.run_dir, outcome, summary, tests, passed, changed, totals)
 
-    def _draft(self, goal: str, files: dict[str, str], messages: list[Message]) -> int:
-        """Writes the model's free-form draft into the workspace and appends it, with the test result, to the
-        conversation. Returns the steps used: 1, or 0 when the model cannot chat."""
+    def _draft_then_loop(self, goal: str, shown: dict[str, str], fits: bool) -> tuple[str, str, TestReport | None]:
+        if self.draft and fits:
+            self._draft(goal, shown)
+        return self._loop()
+
+    def _resume_pending(self, events: list[Event]) -> tuple[str, str, TestReport | None]:
+        calls = [e for e in events if e["type"] == "model_call" and "error" not in e]
+        if calls:
+            last = calls[-1]
+            started = {e["id"] for e in events if e["type"] == "tool_call" and e["seq"] > last["seq"]}
+            done = {e["id"] for e in events if e["type"] == "observation" and e["seq"] > last["seq"]}
+            pending = [c for c in last["tool_calls"] if c["id"] not in done]
+            for c in pending:
+                if c["id"] in started and c["name"] not in RERUN_SAFE:
+                    self.log.emit(
+                        "observation",
+                        step=last["step"],
+                        id=c["id"],
+                        name=c["name"],
+                        ok=False,
+                        output="The run was stopped while this call ran, so it may have done part of its work or "
+                        "all of it. It was not run again: check its effect before you repeat it.",
+                        **({"draft": True} if last.get("draft") else {}),
+                    )
+            todo = [c for c in pending if c["id"] not in started or c["name"] in RERUN_SAFE]
+            if todo:
+                tools = {t.name: t for t in self.tools.specs}
+                parsed = [parse_arguments(c["id"], c["name"], c["arguments"], list(tools.values())) for c in todo]
+                finished = self._run_calls(last["step"], parsed, draft=bool(last.get("draft")))
+                if finished:
+                    return finished
+        return self._loop()
+
+    def _draft(self, goal: str, files: dict[str, str]) -> None:
+        """One free-form completion whose code blocks are written as create calls (see draft.py)."""
         chat = getattr(self.model, "chat", None)
         if chat is None:
-            return 0
+            return
         protected = sorted(self.tools.rel(p) for p in self.tools.protected)
         editable = [n for n in files if n not in protected and not TEST_FILE.match(Path(n).name)]
         # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
         wanted = ", ".join(editable) if editable else "each file you create"
+        self.step += 1
         try:
             text, usage = chat(draft_messages(goal, files, wanted))
         except ModelError as exc:
-            self.log.emit("model_call", step=1, draft=True, error=str(exc))
-            return 1
-        self.log.emit("model_call", step=1, draft=True, text=text, tool_calls=[], **usage_fields(usage))
-        results = []
-        for i, (path, content) in enumerate(code_blocks(text, editable[0] if len(editable) == 1 else None)):
-            arguments = {"path": path, "content": content}
-            self.log.emit("tool_call", step=1, id=f"draft_{i}", name="create", arguments=json.dumps(arguments))
-            observation = self.tools.call("create", arguments)
-            self.log.emit(
-                "observation", step=1, id=f"draft_{i}", name="create", ok=observation.ok, output=observation.output
-            )
-            results.append(observation.output)
-        written = "\n".join(results) or "No file was written: the reply had no fenced code block."
-        messages.append({"role": "assistant", "content": text})
-        messages.append({"role": "user", "content": f"Draft applied.\n{written}{self._tests_after_write()}"})
-        return 1
+            self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
+            return
+        blocks = code_blocks(text, editable[0] if len(editable) == 1 else None)
+        calls = [
+            parse_arguments(f"draft_{i}", "create", json.dumps({"path": path, "content": content}), self.tools.specs)
+            for i, (path, content) in enumerate(blocks)
+        ]
+        self._emit_reply(ModelReply(text, calls, usage), draft=True)
+        if calls:
+            self._run_calls(self.step, calls, draft=True)
+        else:
+            self.log.emit("user_message", step=self.step, content="No file was written: the reply had no code block.")
 
-    def _loop(self, messages: list[Message], start: float, step: int) -> tuple[str, str, TestReport | None]:
+    def _loop(self) -> tuple[str, str, TestReport | None]:
         specs = self.tools.specs
         errors_in_a_row = 0
-        seen: dict[str, int] = {}  # call + result -> how often it happened
         while True:
-            reason = self.budget.exhausted(self.ledger, step, time.monotonic() - start)
+            reason = self.budget.exhausted(self.ledger, self.step)
             if reason:
                 self.log.emit("budget_stop", reason=reason)
                 return "budget_exhausted", reason, None
-            step += 1
+            self.step += 1
             try:
-                reply = self.model.complete(messages, specs)
+                reply = self.model.complete(self.conversation.messages, specs)
             except ContextOverflow as exc:
-                self.log.emit("model_call", step=step, error=str(exc))
-                if not compact(messages):
+                self.log.emit("model_call", step=self.step, error=str(exc))
+                if not compact(list(self.conversation.messages)):  # on a copy: the event does it for real
                     return "context_exhausted", str(exc), None
-                self.log.emit("context_compacted", step=step, messages=len(messages))
+                self.log.emit("context_compacted", step=self.step)
                 continue
             except ModelError as exc:
-                self.log.emit("model_call", step=step, error=str(exc))
+                self.log.emit("model_call", step=self.step, error=str(exc))
                 errors_in_a_row += 1
                 if errors_in_a_row >= MAX_CONSECUTIVE_MODEL_ERRORS:
                     return "model_error", f"model failed {errors_in_a_row} times in a row: {exc}", None
                 continue
             errors_in_a_row = 0
-            self.log.emit(
-                "model_call",
-                step=step,
-                text=reply.text,
-                tool_calls=[{"name": c.name, "arguments": c.raw_arguments} for c in reply.tool_calls],
-                **usage_fields(reply.usage),
-            )
-            messages.append(reply.to_message())
+            self._emit_reply(reply)
             if not reply.tool_calls:
-                messages.append({"role": "user", "content": "Reply with one tool call."})
+                self.log.emit("user_message", step=self.step, content="Reply with one tool call.")
                 continue
-            for call in reply.tool_calls:
-                self.log.emit("tool_call", step=step, id=call.id, name=call.name, arguments=call.raw_arguments)
-                t0 = time.monotonic()
-                observation, finished = self._act(call)
-                key = f"{call.name}:{call.raw_arguments}\n{observation.output}"
-                seen[key] = repeats = seen.get(key, 0) + 1
-                if repeats > 1 and not finished:
-                    observation.output += "\n[You made this exact call before, with this result. Try something else.]"
-                self.log.emit(
-                    "observation",
-                    step=step,
-                    id=call.id,
-                    name=call.name,
-                    ok=observation.ok,
-                    output=observation.output,
-                    seconds=round(time.monotonic() - t0, 3),
-                )
-                messages.append(
-                    {
-                        "role": "tool",
-                        "tool_call_id": call.id,
-                        "name": call.name,
-                        "content": observation.output,
-                    }
-                )
-                if finished is not None:
-                    return "completed", str((call.arguments or {}).get("summary", "")), finished
-                if repeats >= MAX_REPEATS:
-                    return "stuck", f"the same {call.name} call with the same result {repeats} times", None
+            finished = self._run_calls(self.step, reply.tool_calls)
+            if finished:
+                return finished
 
-    def _act(self, call: ToolCall) -> tuple[Observation, TestReport | None]:
+    def _emit_reply(self, reply: ModelReply, draft: bool = False) -> None:
+        self.log.emit(
+            "model_call",
+            step=self.step,
+            text=reply.text,
+            tool_calls=[{"id": c.id, "name": c.name, "arguments": c.raw_arguments} for c in reply.tool_calls],
+            **({"draft": True} if draft else {}),
+            **usage_fields(reply.usage),
+        )
+
+    def _run_calls(
+        self, step: int, calls: list[ToolCall], draft: bool = False
+    ) -> tuple[str, str, TestReport | None] | None:
+        """Runs a reply's tool calls, each logged before and after; returns the run's end when one ends it."""
+        for n, call in enumerate(calls, 1):
+            self.log.emit("tool_call", step=step, id=call.id, name=call.name, arguments=call.raw_arguments)
+            t0 = time.monotonic()
+            observation, finished = self._act(call, tests_after=not draft or n == len(calls))
+            repeats = 0 if draft else self._remember(call.name, call.raw_arguments, observation.output)
+            if repeats > 1 and not finished:
+                observation.output += REPEAT_NOTE
+            self.log.emit(
+                "observation",
+                step=step,
+                id=call.id,
+                name=call.name,
+                ok=observation.ok,
+                output=observation.output,
+                seconds=round(time.monotonic() - t0, 3),
+                **({"draft": True} if draft else {}),
+            )
+            if finished is not None:
+                return "completed", str((call.arguments or {}).get("summary", "")), finished
+            if repeats >= MAX_REPEATS:
+                return "stuck", f"the same {call.name} call with the same result {repeats} times", None
+        return None
+
+    def _remember(self, name: str, arguments: str, output: str) -> int:
+        key = f"{name}:{arguments}\n{output.split(REPEAT_NOTE)[0]}"
+        self.seen[key] = self.seen.get(key, 0) + 1
+        return self.seen[key]
+
+    def _act(self, call: ToolCall, tests_after: bool = True) -> tuple[Observation, TestReport | None]:
         """Runs one tool call. The report is set only when a finish was accepted."""
         if call.error:
             return Observation(False, f"Invalid tool call: {call.error}. Reply with a valid call."), None
         if call.name != FINISH:
             observation = self.tools.call(call.name, call.arguments or {})
-            if call.name in WRITE_TOOLS and observation.ok:
+            if call.name in WRITE_TOOLS and observation.ok and tests_after:
                 observation.output += self._tests_after_write()
             return observation, None
         report = self._verify(final=False)

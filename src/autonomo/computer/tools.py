@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +189,7 @@ class ComputerTools:
             raise ToolFailure("content must be a string")
         existed = target.exists()
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
+        write_atomic(target, content)
         verb = "overwrote" if existed else "created"
         return Observation(True, f"{verb} {self.rel(target)} ({len(content.splitlines())} lines)")
 
@@ -206,7 +208,7 @@ class ComputerTools:
             # Showing the file is what lets a small model correct its guess instead of repeating it.
             shown = truncate(text, VIEW_LIMIT)
             raise ToolFailure(f"old text not found in {self.rel(target)}. Its current content:\n{shown}")
-        target.write_text(text.replace(old, new, 1), encoding="utf-8")
+        write_atomic(target, text.replace(old, new, 1))
         return Observation(True, f"edited {self.rel(target)}")
 
     def run_tests(self, args: dict[str, Any] | None = None) -> Observation:
@@ -226,6 +228,15 @@ class ComputerTools:
         result = self.sandbox.run(command)
         summary = pytest_summary(result.output) if command.startswith(PYTEST) else f"exit {result.exit_code}"
         return TestReport(command, result.ok, result.exit_code, summary, result.output)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """A file is either its old content or its new content, even when the run is killed mid-write."""
+    tmp = path.with_name(f".{path.name}.autonomo-tmp")
+    tmp.write_text(text, encoding="utf-8")
+    if path.exists():
+        shutil.copymode(path, tmp)
+    os.replace(tmp, path)
 
 
 def _schema(**props: tuple[str, str]) -> dict[str, Any]:

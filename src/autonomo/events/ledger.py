@@ -19,8 +19,9 @@ class Ledger:
     cost_usd: float = 0.0
     tool_calls: int = 0
     tool_errors: int = 0
-    started_ts: float | None = None
+    started_ts: float | None = None  # of the running segment: a resumed run starts a new one
     last_ts: float | None = None
+    earlier_segments: float = 0.0  # seconds worked before the last resume; the time the run lay dead is not counted
 
     @property
     def tokens(self) -> int:
@@ -29,12 +30,15 @@ class Ledger:
     @property
     def elapsed(self) -> float:
         if self.started_ts is None or self.last_ts is None:
-            return 0.0
-        return self.last_ts - self.started_ts
+            return self.earlier_segments
+        return self.earlier_segments + self.last_ts - self.started_ts
 
     def add(self, event: Event) -> None:
         kind = event["type"]
-        if kind == "run_started" and self.started_ts is None:
+        if kind == "run_resumed":
+            self.earlier_segments = self.elapsed
+            self.started_ts = event["ts"]
+        elif kind == "run_started" and self.started_ts is None:
             self.started_ts = event["ts"]
         self.last_ts = event["ts"]
         if kind == "model_call":
@@ -58,7 +62,7 @@ class Ledger:
 
     def totals(self) -> dict:
         out = asdict(self)
-        del out["started_ts"], out["last_ts"]
+        del out["started_ts"], out["last_ts"], out["earlier_segments"]
         out["tokens"] = self.tokens
         out["elapsed_seconds"] = round(self.elapsed, 3)
         out["model_seconds"] = round(self.model_seconds, 3)

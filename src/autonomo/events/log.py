@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from autonomo.events.redact import Redactor
+
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
 
@@ -25,13 +27,18 @@ def new_run_id() -> str:
 
 
 class EventLog:
-    """Appends events to a JSONL file, one whole line per write, and tells listeners about each one."""
+    """Appends events to a JSONL file, one whole line per write, and tells listeners about each one.
+    Every string in an event is redacted of secrets first (see redact.py)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, redact: Redactor | None = None) -> None:
         self.run_dir = run_dir
         self.path = run_dir / EVENTS_FILE
+        self.redact = redact or Redactor()
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._seq = sum(1 for _ in read_events(self.path)) if self.path.exists() else 0
+        self._seq = 0
+        if self.path.exists():
+            drop_torn_tail(self.path)
+            self._seq = sum(1 for _ in read_events(self.path))
         self._listeners: list[Listener] = []
 
     @property
@@ -42,7 +49,7 @@ class EventLog:
         self._listeners.append(listener)
 
     def emit(self, type: str, **fields: Any) -> Event:
-        event: Event = {"seq": self._seq, "ts": round(time.time(), 3), "type": type, **fields}
+        event: Event = {"seq": self._seq, "ts": round(time.time(), 3), "type": type, **self.redact.scrub(fields)}
         line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
         # One O_APPEND write of a whole line, then fsync: a killed process leaves at most a torn last line,
         # which read_events drops.
@@ -66,6 +73,15 @@ def read_events(path: Path) -> Iterator[Event]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 continue
+
+
+def drop_torn_tail(path: Path) -> None:
+    """Cuts a partial last line left by a killed writer, so the next event starts on a line of its own."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            f.truncate(end)
 
 
 def runs_dir(home: Path) -> Path:

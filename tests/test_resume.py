@@ -1,0 +1,98 @@
+"""Crash and resume: a run killed with SIGKILL at random points continues from its event log, with no completed
+tool call run twice, exact ledger totals and a consistent workspace."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+from conftest import GOOD_CALC, PASSING_TEST, of_type, sandbox_kind
+
+from autonomo.events import EventLog, Ledger, find_run, read_events
+
+CLI = [sys.executable, "-c", "from autonomo.cli import app; app()"]
+KILLS = 10
+SLOW_STEPS = 30
+
+
+def script(tmp_path):
+    steps = [{"tool": "shell", "args": {"command": f"sleep 0.3; echo {i} >> trace.txt"}} for i in range(SLOW_STEPS)]
+    steps += [
+        {"tool": "create", "args": {"path": "calc.py", "content": GOOD_CALC}},
+        {"tool": "create", "args": {"path": "test_calc.py", "content": PASSING_TEST}},
+        {"tool": "finish", "args": {"summary": "add works"}},
+    ]
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps(steps))
+    return path, len(steps)
+
+
+def test_kill_9_at_random_points_then_resume(workspace, tmp_path):
+    steps_file, n_steps = script(tmp_path)
+    home = tmp_path / "home"
+    common = ["--workspace", str(workspace), "--home", str(home), "--quiet"]
+    start = ["run", "make add work", "--model", f"scripted:{steps_file}", "--sandbox", sandbox_kind()]
+    start += ["--max-steps", "60"]
+    rng = random.Random(7)
+    kills = 0
+    args = start + common
+    while True:
+        proc = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            rc = proc.wait(timeout=rng.uniform(0.3, 1.2) if kills < KILLS else 60)
+            assert rc == 0, proc.stderr.read().decode()
+            break
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        logs = list(home.glob("runs/*/events.jsonl"))
+        if logs and any(e["type"] == "run_finished" for e in read_events(logs[0])):
+            break  # killed after the run had finished, while it printed its summary
+        if logs:  # else it was killed before its log began: start again
+            args = ["resume", "last"] + common
+    assert kills == KILLS
+
+    events = list(read_events(find_run(home, "last") / "events.jsonl"))
+    assert [e["seq"] for e in events] == list(range(len(events)))  # nothing torn or lost in the middle
+    assert events[-1]["type"] == "run_finished" and events[-1]["outcome"] == "completed"
+    assert len(of_type(events, "run_resumed")) >= KILLS - 2  # most kills hit a run in progress
+    calls = Counter(e["id"] for e in of_type(events, "tool_call"))
+    observed = Counter(e["id"] for e in of_type(events, "observation"))
+    assert {c for c, n in calls.items() if n > 1} <= {e["id"] for e in events if e.get("name") == "create"}
+    assert set(observed.values()) == {1} and observed.keys() == calls.keys()  # each call has exactly one result
+    # Every scripted reply was used exactly once, so every call is paid for once.
+    assert len(of_type(events, "model_call")) == n_steps
+    assert events[-1]["totals"] == Ledger.from_events(events[:-1]).totals()
+    lines = (workspace / "trace.txt").read_text().split()
+    assert len(lines) == len(set(lines))  # no command ran twice
+    interrupted = {e["id"] for e in of_type(events, "observation") if "was stopped while this call ran" in e["output"]}
+    shell_ids = [e["id"] for e in of_type(events, "tool_call") if e["name"] == "shell"]
+    done = [i for i, call_id in enumerate(shell_ids) if call_id not in interrupted]
+    assert set(map(str, done)) <= set(lines)  # each command that finished left its line
+    assert (workspace / "calc.py").read_text() == GOOD_CALC
+    assert not list(workspace.glob(".*.autonomo-tmp"))
+
+
+def test_a_torn_last_line_is_cut_before_the_log_goes_on(tmp_path):
+    log = EventLog(tmp_path / "run")
+    log.emit("run_started", goal="g")
+    with open(log.path, "ab") as f:
+        f.write(b'{"seq": 1, "type": "obs')  # a write cut short by a kill
+    again = EventLog(tmp_path / "run")
+    again.emit("run_resumed")
+    assert [e["type"] for e in read_events(log.path)] == ["run_started", "run_resumed"]
+    assert log.path.read_bytes().endswith(b"}\n")
+
+
+def test_resume_refuses_a_finished_run(workspace, tmp_path):
+    steps_file, _ = script(tmp_path)
+    home = tmp_path / "home"
+    common = ["--workspace", str(workspace), "--home", str(home), "--quiet"]
+    subprocess.run(CLI + ["run", "x", "--model", f"scripted:{steps_file}", "--sandbox", sandbox_kind()] + common)
+    result = subprocess.run(CLI + ["resume", "last"] + common, capture_output=True, text=True)
+    assert result.returncode == 2 and "already finished (completed)" in result.stderr
