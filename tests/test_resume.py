@@ -93,6 +93,6 @@ def test_resume_refuses_a_finished_run(workspace, tmp_path):
     steps_file, _ = script(tmp_path)
     home = tmp_path / "home"
     common = ["--workspace", str(workspace), "--home", str(home), "--quiet"]
-    subprocess.run(CLI + ["run", "x", "--model", f"scripted:{steps_file}", "--sandbox", sandbox_kind()] + common)
+    subprocess.run(CLI + ["run", "x", "--model", f"scripted:{steps_file}", "--max-steps", "1"] + common)
     result = subprocess.run(CLI + ["resume", "last"] + common, capture_output=True, text=True)
-    assert result.returncode == 2 and "already finished (completed)" in result.stderr
+    assert result.returncode == 2 and "already finished (budget_exhausted)" in result.stderr
