@@ -39,7 +39,7 @@ def run_scripted(
     log = EventLog(home / "runs" / new_run_id())
     box = Sandbox(workspace, kind=sandbox_kind(), timeout=60, readonly_paths=(home,))
     tools = ComputerTools(box, protected=protected)
-    agent = Agent(ScriptedModel(steps), tools, log, budget or Budget(max_steps=20), draft=True)
+    agent = Agent(ScriptedModel(steps), tools, log, budget or Budget(max_steps=20), draft=True, retry_base=0.01)
     result = agent.run("make add work")
     return result, list(read_events(log.path))
 

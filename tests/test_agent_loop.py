@@ -123,11 +123,27 @@ def test_malformed_tool_calls_get_corrective_observations(workspace):
     assert not (workspace / "delete_everything").exists()
 
 
+def test_transient_model_errors_are_retried_with_backoff(workspace):
+    steps = [{"error": "HTTP 500"}, {"error": "HTTP 429", "retry_after": 0.3}, create("calc.py", GOOD_CALC), FINISH]
+    result, events = run_scripted(workspace, steps)
+    assert result.outcome == "completed"
+    failed = [e for e in of_type(events, "model_call") if e.get("error")]
+    assert [e["retry_in"] for e in failed] == [0.01, 0.3]  # backoff, then the provider's Retry-After
+    assert events[-1]["totals"]["failed_model_calls"] == 2 and events[-1]["totals"]["model_calls"] == 4
+    assert [e["step"] for e in of_type(events, "model_call")] == [1, 1, 1, 2]  # a retry is not a new step
+
+
 def test_repeated_model_errors_end_the_run(workspace):
-    result, events = run_scripted(workspace, [{"error": "HTTP 500"}] * 5)
-    assert result.outcome == "model_error" and "3 times in a row" in result.summary
-    assert len([e for e in of_type(events, "model_call") if e.get("error")]) == 3
-    assert events[-1]["totals"]["failed_model_calls"] == 3
+    result, events = run_scripted(workspace, [{"error": "HTTP 500"}] * 9)
+    assert result.outcome == "model_error" and "5 times in a row" in result.summary
+    assert len([e for e in of_type(events, "model_call") if e.get("error")]) == 5
+    assert events[-1]["totals"]["failed_model_calls"] == 5
+
+
+def test_a_permanent_model_error_ends_the_run_at_once(workspace):
+    result, events = run_scripted(workspace, [{"error": "HTTP 401 bad key", "retryable": False}, FINISH])
+    assert result.outcome == "model_error" and "failed 1 time in a row: HTTP 401" in result.summary
+    assert "retry_in" not in of_type(events, "model_call")[0]
 
 
 def test_interrupt_is_logged(workspace, monkeypatch):

@@ -82,7 +82,7 @@ def test_bench_runs_scores_and_resumes(tmp_path):
     ]
     config = BenchConfig(out=tmp_path / "out", model_spec="scripted", sandbox=sandbox_kind())
     # Attempt 1 is wrong, and its finish is refused: with one attempt the task fails.
-    Bench(config, ScriptedModel(wrong + [{"error": "out of script"}] * 3), log=lambda _: None).run([task], ["autonomo"])
+    Bench(config, ScriptedModel(wrong), log=lambda _: None).run([task], ["autonomo"])
     (row,) = read_report(config.out / "report.jsonl")
     assert not row["passed"] and row["attempts"] == 1
     # Rerun with more attempts: only the missing attempt runs, and it wins.

@@ -31,7 +31,8 @@ To change a small file, rewrite it whole with create; use edit for one small cha
 If the workspace has no tests for your code, write pytest tests (files named test_*.py).
 Call finish only after run_tests passes; finishing with failing tests is refused."""
 
-MAX_CONSECUTIVE_MODEL_ERRORS = 3
+MAX_MODEL_ATTEMPTS = 5  # failed model calls in a row before the run ends with model_error
+MAX_RETRY_WAIT = 60.0
 WRITE_TOOLS = ("create", "edit")
 # Calls that may run again when a run died while they ran: the same effect twice is the effect once.
 RERUN_SAFE = ("view", "create", "run_tests", FINISH)
@@ -106,15 +107,23 @@ class Conversation:
 
 class Agent:
     def __init__(
-        self, model: Model, tools: ComputerTools, log: EventLog, budget: Budget | None = None, draft: bool = False
+        self,
+        model: Model,
+        tools: ComputerTools,
+        log: EventLog,
+        budget: Budget | None = None,
+        draft: bool = False,
+        retry_base: float = 1.0,
     ) -> None:
         """``draft``: start with one free-form completion that writes whole files (see draft.py), when the model
-        can chat and the whole workspace fits in the prompt."""
+        can chat and the whole workspace fits in the prompt. ``retry_base``: seconds before the first retry of a
+        failed model call, doubling after each further failure."""
         self.model = model
         self.tools = tools
         self.log = log
         self.budget = budget or Budget()
         self.draft = draft
+        self.retry_base = retry_base
         self.ledger = Ledger()
         self.conversation = Conversation()
         self.step = 0
@@ -243,28 +252,39 @@ class Agent:
 
     def _loop(self) -> tuple[str, str, TestReport | None]:
         specs = self.tools.specs
-        errors_in_a_row = 0
+        failures = 0  # model calls failed in a row
         while True:
             reason = self.budget.exhausted(self.ledger, self.step)
             if reason:
                 self.log.emit("budget_stop", reason=reason)
                 return "budget_exhausted", reason, None
-            self.step += 1
+            start = time.monotonic()
             try:
                 reply = self.model.complete(self.conversation.messages, specs)
             except ContextOverflow as exc:
-                self.log.emit("model_call", step=self.step, error=str(exc))
+                self.log.emit("model_call", step=self.step + 1, error=str(exc), seconds=seconds_since(start))
                 if not compact(list(self.conversation.messages)):  # on a copy: the event does it for real
                     return "context_exhausted", str(exc), None
-                self.log.emit("context_compacted", step=self.step)
+                self.log.emit("context_compacted", step=self.step + 1)
                 continue
             except ModelError as exc:
-                self.log.emit("model_call", step=self.step, error=str(exc))
-                errors_in_a_row += 1
-                if errors_in_a_row >= MAX_CONSECUTIVE_MODEL_ERRORS:
-                    return "model_error", f"model failed {errors_in_a_row} times in a row: {exc}", None
+                failures += 1
+                wait = self.backoff(exc, failures)
+                self.log.emit(
+                    "model_call",
+                    step=self.step + 1,
+                    error=str(exc),
+                    retryable=exc.retryable,
+                    seconds=seconds_since(start),
+                    **({"retry_in": wait} if wait is not None else {}),
+                )
+                if wait is None:
+                    tries = f"{failures} time{'s' if failures > 1 else ''} in a row"
+                    return "model_error", f"model call failed {tries}: {exc}", None
+                time.sleep(wait)
                 continue
-            errors_in_a_row = 0
+            failures = 0
+            self.step += 1
             self._emit_reply(reply)
             if not reply.tool_calls:
                 self.log.emit("user_message", step=self.step, content="Reply with one tool call.")
@@ -272,6 +292,15 @@ class Agent:
             finished = self._run_calls(self.step, reply.tool_calls)
             if finished:
                 return finished
+
+    def backoff(self, exc: ModelError, failures: int) -> float | None:
+        """Seconds to wait before calling again, or None to give up: exponential from ``retry_base``, or what
+        the provider asked for (capped)."""
+        if not exc.retryable or failures >= MAX_MODEL_ATTEMPTS:
+            return None
+        if exc.retry_after is not None:
+            return min(exc.retry_after, MAX_RETRY_WAIT)
+        return min(self.retry_base * 2 ** (failures - 1), MAX_RETRY_WAIT)
 
     def _emit_reply(self, reply: ModelReply, draft: bool = False) -> None:
         self.log.emit(
@@ -350,6 +379,10 @@ class Agent:
             summary=report.summary,
         )
         return report
+
+
+def seconds_since(start: float) -> float:
+    return round(time.monotonic() - start, 3)
 
 
 def usage_fields(u: Usage) -> dict[str, Any]:

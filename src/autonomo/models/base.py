@@ -10,7 +10,13 @@ Message = dict[str, Any]
 
 
 class ModelError(Exception):
-    """A model call failed (after any retries)."""
+    """A model call failed. ``retryable``: the same call may succeed later (rate limits, timeouts, 5xx, a broken
+    reply); ``retry_after``: seconds the provider asked us to wait."""
+
+    def __init__(self, message: str, retryable: bool = True, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class ContextOverflow(ModelError):

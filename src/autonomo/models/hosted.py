@@ -35,6 +35,28 @@ PROVIDERS = (
 )
 
 
+def _permanent() -> tuple[type[Exception], ...]:
+    import litellm
+
+    # Asking again cannot help: the key, the model name or the request itself is wrong.
+    return (
+        litellm.AuthenticationError,
+        litellm.PermissionDeniedError,
+        litellm.NotFoundError,
+        litellm.BadRequestError,
+        litellm.UnprocessableEntityError,
+    )
+
+
+def retry_after(exc: Exception) -> float | None:
+    """The Retry-After a provider sent with a 429 or 503, in seconds."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        return float(headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+
+
 class LiteLLMModel:
     def __init__(
         self,
@@ -42,14 +64,12 @@ class LiteLLMModel:
         api_base: str | None = None,
         temperature: float = 0.0,
         max_tokens: int = 2048,
-        retries: int = 3,
         timeout: float = 120.0,
     ) -> None:
         self.name = model
         self.api_base = api_base
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.retries = retries
         self.timeout = timeout
 
     def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
@@ -76,14 +96,16 @@ class LiteLLMModel:
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 api_base=self.api_base,
-                num_retries=self.retries,
+                num_retries=0,  # the agent retries, so that each failed call is logged and counted
                 timeout=self.timeout,
                 **extra,
             )
         except litellm.ContextWindowExceededError as exc:
             raise ContextOverflow(str(exc)) from exc
+        except _permanent() as exc:
+            raise ModelError(f"{type(exc).__name__}: {exc}", retryable=False) from exc
         except Exception as exc:  # litellm maps every provider failure onto its own exception types
-            raise ModelError(f"{type(exc).__name__}: {exc}") from exc
+            raise ModelError(f"{type(exc).__name__}: {exc}", retry_after=retry_after(exc)) from exc
         seconds = time.monotonic() - start
         if not response.choices:
             raise ModelError("the model returned no choices")

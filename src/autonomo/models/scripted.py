@@ -10,10 +10,12 @@ from autonomo.models.base import Message, ModelError, ModelReply, ToolSpec, Usag
 
 
 class ScriptedModel:
-    """Each step is a dict: ``{"tool": NAME, "args": {...}}`` for a call, ``{"tool": NAME, "raw_args": "..."}``
-    for a call whose argument text is given verbatim (malformed on purpose), ``{"text": "..."}`` for a reply with
-    no tool call, ``{"error": "..."}`` for a failed call, or ``{"draft": "..."}`` for a free-form reply (only a
-    script that holds one can chat, so the agent drafts only then). Optional ``usage`` overrides token counts."""
+    """Each step is a dict:
+    - ``{"tool": NAME, "args": {...}}``: a call; ``"raw_args": "..."`` instead gives its argument text verbatim;
+    - ``{"text": "..."}``: a reply with no tool call;
+    - ``{"error": "...", "retryable": true, "retry_after": SECONDS}``: a failed call;
+    - ``{"draft": "..."}``: a free-form reply (only a script that holds one can chat, so only then the agent drafts).
+    Optional ``usage`` overrides the token counts."""
 
     def __init__(self, steps: list[dict[str, Any]], name: str = "scripted") -> None:
         self.steps = list(steps)
@@ -24,11 +26,11 @@ class ScriptedModel:
 
     def _next(self, messages: list[Message]) -> tuple[dict[str, Any], Usage]:
         if self.calls >= len(self.steps):
-            raise ModelError("scripted model has no replies left")
+            raise ModelError("scripted model has no replies left", retryable=False)
         step = self.steps[self.calls]
         self.calls += 1
         if "error" in step:
-            raise ModelError(step["error"])
+            raise ModelError(step["error"], retryable=step.get("retryable", True), retry_after=step.get("retry_after"))
         prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
         usage = Usage(prompt_tokens=prompt, prompt_tokens_evaluated=prompt, completion_tokens=10)
         for key, value in step.get("usage", {}).items():
