@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import GOOD_CALC, PASSING_TEST, sandbox_kind
+from conftest import GOOD_CALC, PASSING_TEST, needs_bwrap, sandbox_kind
 from typer.testing import CliRunner
 
 from autonomo.cli import app
@@ -127,3 +127,57 @@ def test_ctrl_c_stops_the_run_and_the_log_keeps_it(workspace, tmp_path):
 def test_protecting_a_path_outside_the_workspace_is_refused(workspace):
     result = invoke("run", "go", "-w", str(workspace), "--protect", "../elsewhere.py", "--sandbox", "none")
     assert_one_line_error(result, "outside the workspace")
+
+
+def test_enormous_goal(workspace):
+    assert_one_line_error(invoke("run", "x" * 1_000_000, "-w", str(workspace)), "the goal is 1000000 characters")
+    assert not (workspace / ".autonomo").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("goal", [b"fix \xff\xfe the bug", b"fix \x01\x02 the bug"])
+def test_binary_goal(workspace, goal):
+    import subprocess
+    import sys
+
+    cli = [sys.executable.encode(), b"-c", b"from autonomo.cli import app; app()"]
+    result = subprocess.run(cli + [b"run", goal, b"-w", str(workspace).encode()], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "not valid UTF-8" in result.stderr or "control characters" in result.stderr
+    assert not (workspace / ".autonomo").exists()
+
+
+@needs_bwrap
+def test_read_only_workspace(workspace):
+    import subprocess
+    import sys
+
+    # The workspace is mounted read-only for the CLI process (root ignores permission bits, not a read-only mount).
+    ro = ["bwrap", "--bind", "/", "/", "--ro-bind", str(workspace), str(workspace), "--dev", "/dev", "--proc", "/proc"]
+    cli = [sys.executable, "-c", "from autonomo.cli import app; app()", "run", "do it", "-w", str(workspace)]
+    result = subprocess.run(ro + cli, capture_output=True, text=True)
+    assert result.returncode == 2 and "is not writable" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not a JSON file"),
+        ('{"tool": "finish"}', "holds a JSON list of steps"),
+        ('[{"tool": "shell", "args": "ls"}]', "step 0: args must be an object"),
+        ("[3]", "step 0 is not an object"),
+    ],
+)
+def test_scripted_model_file_with_wrong_types(workspace, tmp_path, content, message):
+    (tmp_path / "steps.json").write_text(content)
+    result = invoke("run", "do it", "-w", str(workspace), "--model", f"scripted:{tmp_path / 'steps.json'}")
+    assert_one_line_error(result, message)
+    assert not (workspace / ".autonomo").exists()
+
+
+@pytest.mark.parametrize("row", ['{"id": 3, "files": "x.py"}', "[1, 2]", "{broken"])
+def test_bench_task_file_with_wrong_types(tmp_path, row):
+    (tmp_path / "tasks.jsonl").write_text(row + "\n")
+    out = tmp_path / "out"
+    result = invoke("bench", "exercism", "--tasks", str(tmp_path / "tasks.jsonl"), "--model", "x/y", "--out", str(out))
+    assert_one_line_error(result, "tasks.jsonl:1: not a valid exercism task")
+    assert not out.exists()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -59,17 +59,14 @@ def run(
     """Work on GOAL in WORKSPACE until it is met and verified, or the budget is spent."""
     from autonomo.agent.loop import Budget
 
-    if not goal.strip():
-        raise fail("the goal is empty")
-    if "\x00" in goal:
-        raise fail("the goal holds NUL bytes: give it as text")
-    if len(goal) > MAX_GOAL_CHARS:
-        raise fail(f"the goal is {len(goal)} characters; the limit is {MAX_GOAL_CHARS}: put long material in a file")
+    problem = goal_problem(goal)
+    if problem:
+        raise fail(problem)
     if not workspace.exists():
         raise fail(f"workspace {workspace} does not exist")
     if not workspace.is_dir():
         raise fail(f"workspace {workspace} is not a directory")
-    if not os.access(workspace, os.W_OK):
+    if not writable(workspace):
         raise fail(f"workspace {workspace} is not writable")
     workspace = workspace.resolve()
     config = {
@@ -112,6 +109,30 @@ def resume(
     if isinstance(agent.model, ScriptedModel):  # a script replays by position: skip the replies already used
         agent.model.calls = Ledger.from_events(events).model_calls
     conclude(log, quiet, lambda: agent.resume(events))
+
+
+def goal_problem(goal: str) -> str | None:
+    """Why a goal cannot be worked on, or None."""
+    if not goal.strip():
+        return "the goal is empty"
+    if len(goal) > MAX_GOAL_CHARS:
+        return f"the goal is {len(goal)} characters; the limit is {MAX_GOAL_CHARS}: put long material in a file"
+    try:
+        goal.encode("utf-8")  # arguments that are not UTF-8 arrive as lone surrogates
+    except UnicodeEncodeError:
+        return "the goal is not valid UTF-8 text"
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in goal):
+        return "the goal holds control characters: give it as plain text"
+    return None
+
+
+def writable(folder: Path) -> bool:
+    """Tried, not inferred from permission bits: root passes every access() check, a read-only mount does not."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def build_agent(workspace: Path, run_dir: Path, config: dict, budget: Budget) -> tuple[Agent, EventLog]:

@@ -234,8 +234,9 @@ class Agent:
         # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
         wanted = ", ".join(editable) if editable else "each file you create"
         self.step += 1
+        redact = self.log.redact  # this prompt is not folded from the (redacted) log: redact it here
         try:
-            text, usage = chat(draft_messages(goal, files, wanted))
+            text, usage = chat(draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted))
         except ModelError as exc:
             self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
             return

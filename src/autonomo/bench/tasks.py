@@ -108,6 +108,13 @@ def load_tasks(suite: str, path: Path | None = None, limit: int | None = None) -
     path = path or DEFAULT_TASKS[suite]
     if not path.is_file():
         raise FileNotFoundError(f"task file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        tasks = [LOADERS[suite](json.loads(line)) for line in f if line.strip()]
+    tasks = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                tasks.append(LOADERS[suite](json.loads(line)))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{path}:{n}: not a valid {suite} task ({type(exc).__name__}: {exc})") from None
     return tasks[:limit] if limit else tasks

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from autonomo.models.base import Message, ModelError, ModelReply, ToolSpec, Usage, parse_arguments
+from autonomo.models.base import Message, ModelError, ModelReply, ModelSpecError, ToolSpec, Usage, parse_arguments
+
+STEP_KEYS = {"tool", "text", "error", "draft"}
 
 
 class ScriptedModel:
@@ -43,9 +45,17 @@ class ScriptedModel:
 
     @classmethod
     def from_file(cls, path: Path) -> ScriptedModel:
-        steps = json.loads(path.read_text())
+        try:
+            steps = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelSpecError(f"{path}: not a JSON file ({exc})") from None
         if not isinstance(steps, list):
-            raise ValueError(f"{path}: a scripted model file holds a JSON list of steps")
+            raise ModelSpecError(f"{path}: a scripted model file holds a JSON list of steps")
+        for n, step in enumerate(steps):
+            if not isinstance(step, dict) or not STEP_KEYS.intersection(step):
+                raise ModelSpecError(f"{path}: step {n} is not an object with one of {', '.join(sorted(STEP_KEYS))}")
+            if not isinstance(step.get("args", {}), dict):
+                raise ModelSpecError(f"{path}: step {n}: args must be an object")
         return cls(steps, name=f"scripted:{path}")
 
     def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:

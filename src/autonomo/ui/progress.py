@@ -47,7 +47,8 @@ class ProgressView:
         elif kind == "model_call":
             self.step = event.get("step", self.step)
             if event.get("error"):
-                c.print(f"[red]step {self.step}: model error:[/] {one_line(event['error'])}")
+                retry = f" (retrying in {event['retry_in']:g} s)" if "retry_in" in event else ""
+                c.print(f"[red]step {self.step}: model error{retry}:[/] {one_line(event['error'])}")
             else:
                 draft = " (draft)" if event.get("draft") else ""
                 c.print(
@@ -62,6 +63,8 @@ class ProgressView:
         elif kind == "verification":
             mark = "[green]passed[/]" if event["passed"] else "[red]failed[/]"
             c.print(f"  [bold]tests[/] {mark} {one_line(event.get('summary', ''))}")
+        elif kind == "run_resumed":
+            c.print(f"[magenta]resumed[/] from the log ({event['after_events']} events)")
         elif kind in ("budget_stop", "context_compacted"):
             c.print(f"[magenta]{kind.replace('_', ' ')}:[/] {one_line(event.get('reason', event.get('messages', '')))}")
         elif kind == "run_finished":
