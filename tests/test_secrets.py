@@ -60,3 +60,24 @@ def test_no_secret_in_the_log_or_any_prompt(workspace, monkeypatch):
     outputs = [e["output"] for e in read_events(log.path) if e["type"] == "observation"]
     assert "[REDACTED]" in outputs[0] and "[REDACTED:MY_SERVICE_TOKEN]" in outputs[0]
     assert "[REDACTED:MY_SERVICE_TOKEN]" in model.prompts[0]  # the goal and the shown file, redacted
+
+
+def test_a_variable_passed_explicitly_reaches_tools_but_not_the_log(workspace, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from autonomo.cli import app
+
+    monkeypatch.setenv("SERVICE_API_KEY", TOKEN)
+    steps = [
+        {"tool": "shell", "args": {"command": 'test "$SERVICE_API_KEY" = ' + TOKEN[:6] + '"${SERVICE_API_KEY:6}"'}},
+        {"tool": "shell", "args": {"command": "printenv SERVICE_API_KEY"}},
+        {"tool": "finish", "args": {"summary": "done"}},
+    ]
+    (tmp_path / "steps.json").write_text(json.dumps(steps))
+    args = ["run", "use the key", "-w", str(workspace), "--model", f"scripted:{tmp_path / 'steps.json'}", "--quiet"]
+    result = CliRunner().invoke(app, args + ["--sandbox", sandbox_kind(), "--env", "SERVICE_API_KEY"])
+    assert result.exit_code == 0, result.output
+    (log,) = (workspace / ".autonomo" / "runs").glob("*/events.jsonl")
+    outputs = [e for e in read_events(log) if e["type"] == "observation"]
+    assert outputs[0]["ok"]  # the tool process saw the key
+    assert "[REDACTED:SERVICE_API_KEY]" in outputs[1]["output"] and TOKEN not in log.read_text()

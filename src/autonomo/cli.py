@@ -51,6 +51,9 @@ def run(
     command_timeout: Annotated[float, typer.Option(min=1, help="seconds per shell command")] = 120,
     test_command: Annotated[str | None, typer.Option(help="command that runs the tests (default: pytest)")] = None,
     protect: Annotated[list[str] | None, typer.Option(help="file the agent may not change (repeatable)")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="host variable to pass to tool processes, e.g. an API key (repeatable)")
+    ] = None,
     api_base: Annotated[str | None, typer.Option(help="base URL of an OpenAI-compatible server")] = None,
     draft: Annotated[bool, typer.Option(help="start with a one-completion draft of whole files")] = True,
     home: HomeOpt = None,
@@ -76,6 +79,7 @@ def run(
         "command_timeout": command_timeout,
         "test_command": test_command,
         "protect": list(protect or ()),
+        "env": list(env or ()),  # names only: values stay in the environment, and out of the log
         "draft": draft,
     }
     budget = Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout)
@@ -147,7 +151,13 @@ def build_agent(workspace: Path, run_dir: Path, config: dict, budget: Budget) ->
         raise fail(f"workspace {workspace} is not a directory")
     home_dir = run_dir.parent.parent
     try:
-        box = Sandbox(workspace, kind=config["sandbox"], timeout=config["command_timeout"], readonly_paths=(home_dir,))
+        box = Sandbox(
+            workspace,
+            kind=config["sandbox"],
+            timeout=config["command_timeout"],
+            readonly_paths=(home_dir,),
+            pass_env=tuple(config.get("env", ())),
+        )
         tools = ComputerTools(box, test_command=config["test_command"], protected=tuple(config["protect"]))
         agent_model = load_model(config["model"], api_base=config["api_base"])
     except (SandboxUnavailable, ToolFailure, ModelSpecError, WeightsError, ModelError, ValueError) as exc:

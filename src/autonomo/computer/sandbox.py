@@ -180,7 +180,10 @@ class Sandbox:
         output_limit: int = DEFAULT_OUTPUT_LIMIT,
         readonly_paths: tuple[Path, ...] = (),
         limits: Limits | None = None,
+        pass_env: tuple[str, ...] = (),
     ) -> None:
+        """``pass_env``: host variables the user chose to hand to tool processes (an API key a test needs, say);
+        no other variable gets in."""
         if kind not in ("bwrap", "none"):
             raise ValueError(f"unknown sandbox {kind!r}; use 'bwrap' or 'none'")
         self.workspace = workspace.resolve()
@@ -188,6 +191,7 @@ class Sandbox:
         self.timeout = timeout
         self.output_limit = output_limit
         self.limits = limits or Limits()
+        self.pass_env = pass_env
         self.readonly_paths = tuple(p.resolve() for p in readonly_paths)  # bwrap runs with cwd=workspace
         if kind == "bwrap":
             self.bwrap = shutil.which("bwrap")
@@ -201,7 +205,7 @@ class Sandbox:
         # The interpreter running autonomo comes first so that `python` and `pytest` resolve in the sandbox.
         path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
         env = {"PATH": path, "HOME": str(self.workspace), "PYTHONDONTWRITEBYTECODE": "1"}
-        env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
+        env.update({k: os.environ[k] for k in PASSED_ENV + self.pass_env if k in os.environ})
         return env
 
     def _argv(self, command: str) -> list[str]:
