@@ -186,6 +186,84 @@ def conclude(log: EventLog, quiet: bool, work: Callable[[], RunResult]) -> None:
 
 
 @app.command()
+def company(
+    request: Annotated[str, typer.Argument(help="the product to build")],
+    workspace: WorkspaceOpt,
+    workers: Annotated[int, typer.Option(min=1, help="engineers working at once")] = 2,
+    attempts: Annotated[int, typer.Option(min=1, help="independent engineers per work item")] = 1,
+    budget_usd: Annotated[float | None, typer.Option(min=0, help="stop the company after this many dollars")] = None,
+    budget_tokens: Annotated[int | None, typer.Option(min=1, help="stop the company after this many tokens")] = None,
+    agent_usd: Annotated[float | None, typer.Option(min=0, help="the most one agent may spend")] = None,
+    agent_steps: Annotated[int, typer.Option(min=1, help="step limit of each engineer")] = 20,
+    model: Annotated[str, typer.Option(help="local | gguf:PATH | PROVIDER/MODEL")] = "local",
+    api_base: Annotated[str | None, typer.Option(help="base URL of an OpenAI-compatible server")] = None,
+    sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
+    ray: Annotated[str | None, typer.Option(help="run engineers as tasks on the Ray cluster at this address")] = None,
+) -> None:
+    """Build REQUEST in WORKSPACE with a planner, engineers in parallel, a reviewer and QA."""
+    from autonomo.company.backends import local_backend, ray_backend
+    from autonomo.company.orchestrator import Company, CompanyBudget
+    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
+    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models.weights import WeightsError
+
+    problem = goal_problem(request)
+    if problem:
+        raise fail(problem.replace("goal", "request"))
+    if not workspace.is_dir() or not writable(workspace):
+        raise fail(f"workspace {workspace} is not a writable directory")
+    workspace = workspace.resolve()
+    try:
+        Sandbox(workspace, kind=sandbox)
+        chat_model = load_model(model, api_base=api_base)
+    except (SandboxUnavailable, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    try:
+        backend = ray_backend(ray) if ray else local_backend
+    except (RuntimeError, ConnectionError, ValueError) as exc:
+        raise fail(f"cannot join the Ray cluster at {ray}: {exc}") from None
+    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+    log.subscribe(company_line)
+    budget = CompanyBudget(usd=budget_usd, tokens=budget_tokens, agent_usd=agent_usd, agent_steps=agent_steps)
+    result = Company(
+        workspace,
+        log,
+        model,
+        chat_model,
+        workers=workers,
+        attempts=attempts,
+        budget=budget,
+        sandbox=sandbox,
+        api_base=api_base,
+        backend=backend,
+    ).run(request)
+    err.print(f"[dim]log: {log.path}[/]")
+    raise typer.Exit(0 if result.outcome == "delivered" else 1)
+
+
+def company_line(event: dict) -> None:
+    """One line per board change of a company run."""
+    kind = event["type"]
+    shown = {
+        "plan_made": lambda e: f"plan: {', '.join(i['id'] for i in e['items'])}",
+        "item_started": lambda e: f"{e['item']}: engineer at work (round {e['round']}, attempt {e['attempt']})",
+        "item_attempt_finished": lambda e: f"{e['item']}: attempt {e['attempt']} {e['outcome']}",
+        "item_reviewed": lambda e: f"{e['item']}: review {'approved' if e['approved'] else 'rejected'}",
+        "merge_conflict": lambda e: f"{e['item']}: merge conflict in {', '.join(e['files'])}",
+        "item_merged": lambda e: f"{e['item']}: merged",
+        "item_reopened": lambda e: f"{e['item']}: sent back: {e['reason'][:120]}",
+        "item_failed": lambda e: f"{e['item']}: given up: {e['reason'][:120]}",
+        "qa_report": lambda e: f"QA: {e['checks'] - len(e['failures'])}/{e['checks']} checks pass",
+        "budget_stop": lambda e: f"budget: {e['reason']}",
+        "company_finished": lambda e: (
+            f"{e['outcome']}: {e['summary']} · {e['totals']['tokens']} tokens · ${e['totals']['usd']:.4f}"
+        ),
+    }
+    if kind in shown:
+        Console().print(escape(shown[kind](event)), highlight=False)
+
+
+@app.command()
 def runs(workspace: WorkspaceOpt = Path("."), home: HomeOpt = None) -> None:
     """List past runs."""
     table = Table("run", "goal", "model", "outcome", "tests", "steps", "tokens", "cost $", "seconds")

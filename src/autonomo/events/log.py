@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ class EventLog:
             drop_torn_tail(self.path)
             self._seq = sum(1 for _ in read_events(self.path))
         self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
 
     @property
     def run_id(self) -> str:
@@ -49,17 +51,19 @@ class EventLog:
         self._listeners.append(listener)
 
     def emit(self, type: str, **fields: Any) -> Event:
-        event: Event = {"seq": self._seq, "ts": round(time.time(), 3), "type": type, **self.redact.scrub(fields)}
-        line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
-        # One O_APPEND write of a whole line, then fsync: a killed process leaves at most a torn last line,
-        # which read_events drops.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._seq += 1
+        fields = self.redact.scrub(fields)
+        with self._lock:  # agents working in parallel threads share a company's log
+            event: Event = {"seq": self._seq, "ts": round(time.time(), 3), "type": type, **fields}
+            line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
+            # One O_APPEND write of a whole line, then fsync: a killed process leaves at most a torn last line,
+            # which read_events drops.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._seq += 1
         for listener in self._listeners:
             listener(event)
         return event

@@ -1,0 +1,99 @@
+"""The task board, folded from the company's event log: each work item's state, rounds, notes and attempts,
+and the spend per role and per item."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from autonomo.company.plan import WorkItem
+from autonomo.events import Event
+
+
+@dataclass
+class ItemState:
+    item: WorkItem
+    state: str = "todo"  # todo | working | merged | failed
+    rounds: int = 0  # times the item was sent back
+    notes: list[str] = field(default_factory=list)  # why, for the next engineer
+    started: dict[int, Event] = field(default_factory=dict)  # this round's attempts
+    finished: dict[int, Event] = field(default_factory=dict)
+    worktrees: list[str] = field(default_factory=list)  # every round's, to clean up
+
+    def round_attempts(self) -> list[Event]:
+        return [self.finished[k] for k in sorted(self.finished)]
+
+    def last_outcomes(self) -> str:
+        return ", ".join(
+            f"attempt {e['attempt']}: {e['outcome']} ({e.get('tests', '')})" for e in self.round_attempts()
+        )
+
+
+class Board:
+    def __init__(self) -> None:
+        self.items: dict[str, ItemState] = {}
+        self.qa_rounds = 0
+        self.spent_usd = 0.0
+        self.spent_tokens = 0
+        self.by_role: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.by_item: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    def add(self, event: Event) -> None:
+        kind = event["type"]
+        if kind == "plan_made":
+            for raw in event["items"]:
+                item = WorkItem.model_validate(raw)
+                self.items[item.id] = ItemState(item)
+        elif kind == "item_added":
+            item = WorkItem.model_validate(event["item"])
+            self.items[item.id] = ItemState(item)
+        elif kind == "item_started":
+            state = self.items[event["item"]]
+            state.state = "working"
+            state.started[event["attempt"]] = event
+            state.worktrees.append(event["worktree"])
+        elif kind == "item_attempt_finished":
+            self.items[event["item"]].finished[event["attempt"]] = event
+        elif kind in ("item_reopened", "item_failed"):
+            state = self.items[event["item"]]
+            state.state = "todo" if kind == "item_reopened" else "failed"
+            state.rounds += 1
+            state.notes.append(event["reason"])
+            state.started, state.finished = {}, {}
+        elif kind == "item_merged":
+            self.items[event["item"]].state = "merged"
+        elif kind == "qa_report":
+            self.qa_rounds += 1
+        if "spend" in event:
+            s = event["spend"]
+            self.spent_usd += s["cost_usd"]
+            self.spent_tokens += s["tokens"]
+            for table, key in ((self.by_role, s["role"]), (self.by_item, s["item"] or "(company)")):
+                for name in ("tokens", "cost_usd", "seconds"):
+                    table[key][name] += s[name]
+                table[key]["calls"] += 1
+
+    def ready(self) -> list[WorkItem]:
+        merged = {i for i, s in self.items.items() if s.state == "merged"}
+        return [s.item for s in self.items.values() if s.state == "todo" and set(s.item.depends_on) <= merged]
+
+    def all_merged(self) -> bool:
+        return all(s.state == "merged" for s in self.items.values())
+
+    def failed(self) -> list[str]:
+        return [i for i, s in self.items.items() if s.state == "failed"]
+
+    def worktree(self, item: str, attempt: int) -> str:
+        return self.items[item].started[attempt]["worktree"]
+
+    def branch(self, item: str, attempt: int) -> str:
+        return self.items[item].started[attempt]["branch"]
+
+    def spend(self) -> dict[str, Any]:
+        return {
+            "usd": round(self.spent_usd, 6),
+            "tokens": self.spent_tokens,
+            "by_role": {k: dict(v) for k, v in self.by_role.items()},
+            "by_item": {k: dict(v) for k, v in self.by_item.items()},
+        }

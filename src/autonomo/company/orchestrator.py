@@ -1,0 +1,325 @@
+"""The orchestrator: plans, hands work items to engineers working in parallel, has each result reviewed, merges
+it, and lets QA use the product until every acceptance check passes or the budget is spent.
+
+The task board is the company's event log: item states, owners and spend are folded from it (see board.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autonomo.agent.loop import listing, shown_files, snapshot
+from autonomo.company.backends import Backend, local_backend
+from autonomo.company.board import Board
+from autonomo.company.git import Repo
+from autonomo.company.jobs import Job, JobResult
+from autonomo.company.plan import Check, Plan, PlanError, WorkItem, parse_plan, planner_messages
+from autonomo.computer.sandbox import Sandbox
+from autonomo.events import EventLog
+from autonomo.models import Model, ModelError, Usage
+
+MAX_REOPEN = 3  # an item sent back this often (failed attempts, conflicts, QA) is given up
+CHECK_TIMEOUT = 60.0
+
+REVIEWER_SYSTEM = "You are a careful code reviewer in a small software company."
+
+
+@dataclass
+class CompanyBudget:
+    usd: float | None = None  # the whole company
+    tokens: int | None = None
+    agent_usd: float | None = None  # each agent
+    agent_steps: int = 20
+
+    def exhausted(self, board: Board) -> str | None:
+        if self.usd is not None and board.spent_usd >= self.usd:
+            return f"company budget ${self.usd:g} spent (${board.spent_usd:.4f})"
+        if self.tokens is not None and board.spent_tokens >= self.tokens:
+            return f"company token budget {self.tokens} spent ({board.spent_tokens})"
+        return None
+
+
+@dataclass
+class CompanyResult:
+    outcome: str  # delivered | budget_exhausted | failed | planning_failed
+    summary: str
+    items: dict[str, str] = field(default_factory=dict)  # id -> final state
+    spend: dict[str, Any] = field(default_factory=dict)
+
+
+class Company:
+    def __init__(
+        self,
+        workspace: Path,
+        log: EventLog,
+        model: str,
+        chat_model: Model,
+        workers: int = 2,
+        attempts: int = 1,
+        budget: CompanyBudget | None = None,
+        sandbox: str = "bwrap",
+        api_base: str | None = None,
+        backend: Backend = local_backend,
+        scripts: dict[str, list[list[dict]]] | None = None,
+    ) -> None:
+        """``model``: the spec engineers load (in their own process under Ray); ``chat_model``: the same model
+        here, for the planner and the reviewer. ``scripts``: scripted engineer runs per item, in order (tests)."""
+        self.workspace = workspace.resolve()
+        self.log = log
+        self.model, self.chat_model, self.api_base = model, chat_model, api_base
+        self.workers, self.attempts = workers, attempts
+        self.budget = budget or CompanyBudget()
+        self.sandbox = sandbox
+        self.backend = backend
+        self.scripts = {k: list(v) for k, v in (scripts or {}).items()}
+        self.repo = Repo(self.workspace)
+        self.board = Board()
+        log.subscribe(self.board.add)
+        self.home = self.workspace / ".autonomo"
+
+    # -- the run -------------------------------------------------------------------------------------------
+
+    def run(self, request: str) -> CompanyResult:
+        return asyncio.run(self._run(request))
+
+    async def _run(self, request: str) -> CompanyResult:
+        base = self.repo.init()
+        self.log.emit(
+            "company_started",
+            request=request,
+            workspace=str(self.workspace),
+            model=self.model,
+            workers=self.workers,
+            attempts=self.attempts,
+            budget=vars(self.budget),
+            base=base,
+        )
+        try:
+            plan = self._plan(request)
+        except (PlanError, ModelError) as exc:
+            return self._finish("planning_failed", str(exc))
+        self.acceptance = plan.acceptance
+        running: dict[asyncio.Future[JobResult], str] = {}
+        stop = None
+        while True:
+            stop = stop or self.budget.exhausted(self.board)
+            if stop is None:
+                for item in self.board.ready():
+                    if len(running) + self.attempts > self.workers and running:
+                        break
+                    for job in self._jobs(item):
+                        running[self.backend(job)] = item.id
+            if not running:
+                if stop:
+                    self.log.emit("budget_stop", reason=stop)
+                    return self._finish("budget_exhausted", stop)
+                if self.board.all_merged():
+                    if self._qa():
+                        return self._finish("delivered", "every acceptance check passes")
+                    continue
+                return self._finish("failed", "work items failed: " + ", ".join(self.board.failed()))
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                item_id = running.pop(future)
+                self._attempt_done(item_id, future)
+            for item_id in {i for i in self.board.items if self.board.items[i].state == "working"}:
+                if item_id not in running.values():
+                    self._integrate(item_id)
+
+    def _finish(self, outcome: str, summary: str) -> CompanyResult:
+        states = {i: s.state for i, s in self.board.items.items()}
+        totals = self.board.spend()
+        self.log.emit("company_finished", outcome=outcome, summary=summary, items=states, totals=totals)
+        return CompanyResult(outcome, summary, states, totals)
+
+    # -- roles ---------------------------------------------------------------------------------------------
+
+    def _plan(self, request: str) -> Plan:
+        files = snapshot(self.workspace)
+        messages = planner_messages(request, listing(files, shown_files(self.workspace, files)))
+        text, usage = self.chat_model.chat(messages)  # type: ignore[attr-defined]
+        try:
+            plan = parse_plan(text)
+        finally:
+            self.log.emit("plan_reply", text=text, spend=spend("planner", "", usage))
+        self.log.emit(
+            "plan_made",
+            items=[i.model_dump() for i in plan.items],
+            acceptance=[c.model_dump() for c in plan.acceptance],
+        )
+        return plan
+
+    def _jobs(self, item: WorkItem) -> list[Job]:
+        """K independent attempts on one item, each in a fresh worktree from the current main."""
+        state = self.board.items[item.id]
+        round_ = state.rounds
+        jobs = []
+        for k in range(self.attempts):
+            branch = f"item/{item.id}/r{round_}a{k}"
+            tree = self.home / "worktrees" / f"{item.id}-r{round_}a{k}"
+            if tree.exists():
+                self.repo.remove_worktree(tree)
+                shutil.rmtree(tree, ignore_errors=True)
+            self.repo.worktree(tree, branch)
+            script = self.scripts.get(f"engineer:{item.id}")
+            job = Job(
+                item=item.id,
+                attempt=k,
+                worktree=str(tree),
+                goal=engineer_goal(item, state.notes),
+                test_command=" && ".join(c.script() for c in item.checks) or "true",
+                home=str(self.home),
+                model=self.model,
+                api_base=self.api_base,
+                script=script.pop(0) if script else None,
+                max_steps=self.budget.agent_steps,
+                usd=self._agent_usd(),
+                sandbox=self.sandbox,
+                temperature=0.0 if k == 0 else 0.7,
+            )
+            self.log.emit("item_started", item=item.id, round=round_, attempt=k, branch=branch, worktree=str(tree))
+            jobs.append(job)
+        return jobs
+
+    def _agent_usd(self) -> float | None:
+        left = None if self.budget.usd is None else max(self.budget.usd - self.board.spent_usd, 0.0)
+        caps = [c for c in (left, self.budget.agent_usd) if c is not None]
+        return min(caps) if caps else None
+
+    def _attempt_done(self, item_id: str, future: asyncio.Future[JobResult]) -> None:
+        try:
+            r = future.result()
+        except Exception as exc:  # a crashed job is a failed attempt, not a crashed company
+            self.log.emit("item_attempt_finished", item=item_id, attempt=-1, outcome=f"crashed: {exc}", verified=False)
+            return
+        self.log.emit(
+            "item_attempt_finished",
+            item=item_id,
+            attempt=r.attempt,
+            run_id=r.run_id,
+            outcome=r.outcome,
+            verified=r.verified,
+            tests=r.tests,
+            spend={"role": "engineer", "item": item_id, **pick(r.totals)},
+        )
+
+    def _integrate(self, item_id: str) -> None:
+        """All attempts of a round are in: keep the first verified one, review it, merge it."""
+        state = self.board.items[item_id]
+        winner = next((a for a in state.round_attempts() if a["verified"]), None)
+        if winner is None:
+            self._reopen(item_id, "no attempt passed the item's checks: " + state.last_outcomes())
+            return
+        tree = Path(self.board.worktree(item_id, winner["attempt"]))
+        branch = self.board.branch(item_id, winner["attempt"])
+        self.repo.commit_all(tree, f"{item_id}: {state.item.title}")
+        diff = self.repo.diff("main", branch)
+        approved, notes = self._review(state.item, diff)
+        if not approved:
+            self._reopen(item_id, f"the reviewer sent it back: {notes}")
+            return
+        merge = self.repo.merge(branch, f"merge {item_id}")
+        if not merge.ok:
+            self.log.emit("merge_conflict", item=item_id, files=merge.conflicts)
+            self._reopen(
+                item_id,
+                f"merging conflicted in {', '.join(merge.conflicts)} with work merged meanwhile; "
+                "redo it on top of the current main",
+            )
+            return
+        self.log.emit("item_merged", item=item_id, commit=self.repo.head("main"))
+        for path in state.worktrees:
+            self.repo.remove_worktree(Path(path))
+
+    def _review(self, item: WorkItem, diff: str) -> tuple[bool, str]:
+        chat = getattr(self.chat_model, "chat", None)
+        if chat is None:
+            return True, "no reviewer model"
+        messages = [
+            {"role": "system", "content": REVIEWER_SYSTEM},
+            {
+                "role": "user",
+                "content": f"Work item: {item.title}\n{item.description}\n\nThe change:\n```diff\n{diff[:12000]}\n```\n"
+                "Reply APPROVE if it does what the item asks and nothing harmful, else REJECT: and the reason.",
+            },
+        ]
+        try:
+            text, usage = chat(messages)
+        except ModelError as exc:
+            text, usage = f"APPROVE (review failed: {exc})", Usage()
+        approved = "APPROVE" in text.upper() and "REJECT" not in text.upper()
+        self.log.emit(
+            "item_reviewed", item=item.id, approved=approved, notes=text, spend=spend("reviewer", item.id, usage)
+        )
+        return approved, text
+
+    def _qa(self) -> bool:
+        """QA uses the product as a user would: every acceptance check, and every item's own checks, run on main.
+        A failure goes back on the board: to the item it belongs to, or as a new fix item."""
+        failures = []
+        checks = [(c, c.item) for c in self.acceptance] + [
+            (c, i) for i, s in self.board.items.items() for c in s.item.checks
+        ]
+        for check, owner in checks:
+            box = Sandbox(self.workspace, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=(self.home,))
+            result = box.run(check.script())
+            if not result.ok:
+                failures.append(
+                    {"command": check.command, "expect": check.expect, "item": owner, "output": result.output[-2000:]}
+                )
+        self.log.emit("qa_report", passed=not failures, checks=len(checks), failures=failures)
+        for n, failure in enumerate(failures):
+            note = (
+                f"QA ran `{failure['command']}` on main and it failed "
+                f"(expected {failure['expect']!r}):\n{failure['output']}"
+            )
+            if failure["item"] in self.board.items:
+                self._reopen(failure["item"], note)
+            else:
+                fix = WorkItem(
+                    id=f"qa-fix-{self.board.qa_rounds}-{n}",
+                    title=f"make `{failure['command']}` work",
+                    description=note,
+                    checks=[Check(command=failure["command"], expect=failure["expect"])],
+                )
+                self.log.emit("item_added", item=fix.model_dump(), reason="QA failure")
+        return not failures
+
+    def _reopen(self, item_id: str, reason: str) -> None:
+        state = self.board.items[item_id]
+        if state.rounds + 1 >= MAX_REOPEN:
+            self.log.emit("item_failed", item=item_id, reason=reason)
+        else:
+            self.log.emit("item_reopened", item=item_id, reason=reason)
+
+
+def engineer_goal(item: WorkItem, notes: list[str]) -> str:
+    checks = "\n".join(f"- `{c.command}`" + (f" prints {c.expect!r}" if c.expect else "") for c in item.checks)
+    goal = f"{item.title}\n\n{item.description}".strip()
+    if checks:
+        goal += f"\n\nThe item is done when these commands succeed (they are the tests):\n{checks}"
+    if notes:
+        goal += "\n\nEarlier attempts at this item:\n" + "\n".join(f"- {n}" for n in notes[-3:])
+    return goal
+
+
+def spend(role: str, item: str, usage: Usage) -> dict[str, Any]:
+    return {
+        "role": role,
+        "item": item,
+        "tokens": usage.prompt_tokens + usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+        "seconds": round(usage.seconds, 3),
+    }
+
+
+def pick(totals: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tokens": totals.get("tokens", 0),
+        "cost_usd": totals.get("cost_usd", 0.0),
+        "seconds": totals.get("elapsed_seconds", 0.0),
+    }

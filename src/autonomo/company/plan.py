@@ -1,0 +1,83 @@
+"""The plan: work items, each with acceptance checks that can be run, and the product's own acceptance checks."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from autonomo.models.base import Message
+
+
+class Check(BaseModel):
+    """A command a user would run, and text its output must contain; it must also exit 0."""
+
+    command: str = Field(min_length=1)
+    expect: str = ""
+    item: str = ""  # for a product check: the work item that answers for it, if one does
+
+    def script(self) -> str:
+        """The check as one shell line that fails when the command does, or when the text is missing."""
+        if not self.expect:
+            return self.command
+        expect = shlex.quote(self.expect)
+        return f'out=$({self.command} 2>&1); s=$?; echo "$out"; [ $s -eq 0 ] && grep -qF -- {expect} <<< "$out"'
+
+
+class WorkItem(BaseModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    title: str = Field(min_length=1)
+    description: str = ""
+    checks: list[Check] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class Plan(BaseModel):
+    items: list[WorkItem] = Field(min_length=1)
+    acceptance: list[Check] = Field(default_factory=list)  # the whole product, run by QA as a user would
+
+    @field_validator("items")
+    @classmethod
+    def _consistent(cls, items: list[WorkItem]) -> list[WorkItem]:
+        ids = [i.id for i in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"work item ids repeat: {ids}")
+        for item in items:
+            unknown = set(item.depends_on) - set(ids)
+            if unknown:
+                raise ValueError(f"{item.id} depends on unknown items {sorted(unknown)}")
+        return items
+
+
+class PlanError(ValueError):
+    """The planner's reply is not a usable plan."""
+
+
+PLANNER_SYSTEM = "You are the tech lead of a small software company. You split products into work items."
+SCHEMA_HINT = """Reply with one JSON object in a ```json block:
+{"items": [{"id": "short-kebab-id", "title": "...", "description": "what to build, file names, behaviour",
+            "checks": [{"command": "a shell command a user would run", "expect": "text its output must contain"}],
+            "depends_on": ["id of an item that must be merged first"]}],
+ "acceptance": [{"command": "...", "expect": "..."}]}
+Keep items small and independent, so that engineers can work on them at the same time. Python 3, no network."""
+
+
+def planner_messages(request: str, workspace_listing: str) -> list[Message]:
+    return [
+        {"role": "system", "content": PLANNER_SYSTEM},
+        {
+            "role": "user",
+            "content": f"Product request: {request}\n\nThe repository now:\n{workspace_listing}\n\n{SCHEMA_HINT}",
+        },
+    ]
+
+
+def parse_plan(text: str) -> Plan:
+    block = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)
+    raw = block.group(1) if block else text[text.find("{") : text.rfind("}") + 1]
+    try:
+        return Plan.model_validate(json.loads(raw))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise PlanError(f"the planner's reply is not a valid plan: {exc}") from None

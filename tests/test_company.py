@@ -1,0 +1,128 @@
+"""Company mode with scripted models: parallel work items, a merge conflict, a QA failure that sends an item
+back, and a budget stop."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import of_type, sandbox_kind
+
+from autonomo.company.backends import local_backend
+from autonomo.company.orchestrator import Company, CompanyBudget
+from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.models.scripted import ScriptedModel
+
+
+def plan(items: list[dict], acceptance: list[dict] | None = None) -> dict:
+    return {"draft": "```json\n" + json.dumps({"items": items, "acceptance": acceptance or []}) + "\n```"}
+
+
+def item(id: str, check: str, expect: str, **extra) -> dict:
+    return {"id": id, "title": f"build {id}", "checks": [{"command": check, "expect": expect}], **extra}
+
+
+def engineer(*steps: dict) -> list[dict]:
+    return [*steps, {"tool": "finish", "args": {"summary": "done"}}]
+
+
+def create(path: str, content: str) -> dict:
+    return {"tool": "create", "args": {"path": path, "content": content}}
+
+
+def sleep(seconds: float) -> dict:
+    return {"tool": "shell", "args": {"command": f"sleep {seconds}"}}
+
+
+APPROVE = {"draft": "APPROVE"}
+
+
+def run_company(workspace, chat_steps, scripts, budget=None, workers=2, backend=local_backend):
+    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+    company = Company(
+        workspace,
+        log,
+        model="scripted",
+        chat_model=ScriptedModel(chat_steps),
+        workers=workers,
+        budget=budget,
+        sandbox=sandbox_kind(),
+        scripts=scripts,
+        backend=backend,
+    )
+    result = company.run("a tiny maths package")
+    return result, list(read_events(log.path))
+
+
+def maths_company(workspace, backend=local_backend):
+    items = [
+        item("add", 'python -c "from add import add; print(add(2, 3))"', "5"),
+        item("mul", 'python -c "from mul import mul; print(mul(2, 3))"', "6"),
+    ]
+    acceptance = [
+        {"command": 'python -c "from add import add; from mul import mul; print(add(1, mul(2, 3)))"', "expect": "7"}
+    ]
+    scripts = {
+        "engineer:add": [engineer(sleep(1), create("add.py", "def add(a, b):\n    return a + b\n"))],
+        "engineer:mul": [engineer(sleep(1), create("mul.py", "def mul(a, b):\n    return a * b\n"))],
+    }
+    return run_company(workspace, [plan(items, acceptance), APPROVE, APPROVE], scripts, backend=backend)
+
+
+def test_work_items_are_built_in_parallel_and_merged(workspace):
+    result, events = maths_company(workspace)
+    assert result.outcome == "delivered", result.summary
+    assert result.items == {"add": "merged", "mul": "merged"}
+    kinds = [(e["type"], e.get("item")) for e in events]
+    first_done = min(i for i, (k, _) in enumerate(kinds) if k == "item_attempt_finished")
+    assert {("item_started", "add"), ("item_started", "mul")} <= set(kinds[:first_done])  # both at work at once
+    assert (workspace / "add.py").exists() and (workspace / "mul.py").exists()  # merged into main
+    assert of_type(events, "qa_report")[-1]["passed"]
+    spend = result.spend
+    assert set(spend["by_role"]) == {"planner", "engineer", "reviewer"} and set(spend["by_item"]) >= {"add", "mul"}
+
+
+def test_a_merge_conflict_sends_the_item_back_to_redo_on_the_new_main(workspace):
+    items = [
+        item("a", 'python -c "import registry; print(registry.A)"', "1"),
+        item("b", 'python -c "import registry; print(registry.B)"', "2"),
+    ]
+    scripts = {
+        "engineer:a": [engineer(create("registry.py", "A = 1\n"))],
+        "engineer:b": [
+            engineer(sleep(1.5), create("registry.py", "B = 2\n")),  # conflicts with a's file, merged first
+            engineer(create("registry.py", "A = 1\nB = 2\n")),  # redone on top of main
+        ],
+    }
+    result, events = run_company(workspace, [plan(items), APPROVE, APPROVE, APPROVE], scripts)
+    assert result.outcome == "delivered", result.summary
+    (conflict,) = of_type(events, "merge_conflict")
+    assert conflict["item"] == "b" and conflict["files"] == ["registry.py"]
+    (reopened,) = of_type(events, "item_reopened")
+    assert reopened["item"] == "b" and "conflicted" in reopened["reason"]
+    assert (workspace / "registry.py").read_text() == "A = 1\nB = 2\n"
+
+
+def test_a_qa_failure_sends_the_item_back(workspace):
+    items = [item("greet", "python greet.py Ann", "Hello")]
+    acceptance = [{"command": "python greet.py Bob", "expect": "Hello, Bob!", "item": "greet"}]
+    scripts = {
+        "engineer:greet": [
+            engineer(create("greet.py", "print('Hello, world')\n")),  # passes its item check, not QA
+            engineer(create("greet.py", "import sys\nprint(f'Hello, {sys.argv[1]}!')\n")),
+        ]
+    }
+    result, events = run_company(workspace, [plan(items, acceptance), APPROVE, APPROVE], scripts)
+    assert result.outcome == "delivered", result.summary
+    assert [r["passed"] for r in of_type(events, "qa_report")] == [False, True]
+    (reopened,) = of_type(events, "item_reopened")
+    assert "QA ran `python greet.py Bob`" in reopened["reason"] and "Hello, world" in reopened["reason"]
+    second = [e for e in of_type(events, "item_started") if e["item"] == "greet"][-1]
+    assert second["round"] == 1
+
+
+def test_the_company_budget_stops_the_run(workspace):
+    items = [item("add", "true", "")]
+    result, events = run_company(workspace, [plan(items)], {}, budget=CompanyBudget(tokens=1))
+    assert result.outcome == "budget_exhausted" and "token budget 1" in result.summary
+    assert result.items == {"add": "todo"} and not of_type(events, "item_started")
+    assert result.spend["by_role"]["planner"]["tokens"] > 1
