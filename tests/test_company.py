@@ -126,3 +126,10 @@ def test_the_company_budget_stops_the_run(workspace):
     assert result.outcome == "budget_exhausted" and "token budget 1" in result.summary
     assert result.items == {"add": "todo"} and not of_type(events, "item_started")
     assert result.spend["by_role"]["planner"]["tokens"] > 1
+
+
+def test_the_throughput_benchmark_runs_a_stub_company():
+    from autonomo.bench.throughput import measure
+
+    row = measure(workers=2, items=3, delay=0.0, sandbox=sandbox_kind())
+    assert row["outcome"] == "delivered" and row["agents_completed"] == 3 and row["agents_per_minute"] > 0

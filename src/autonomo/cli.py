@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -261,6 +262,65 @@ def company_line(event: dict) -> None:
     }
     if kind in shown:
         Console().print(escape(shown[kind](event)), highlight=False)
+
+
+@app.command()
+def throughput(
+    workers: Annotated[str, typer.Option(help="local worker counts to measure, comma-separated")] = "1,4,16,64",
+    ray_nodes: Annotated[str, typer.Option(help="Ray node counts to measure on a local cluster ('' for none)")] = "",
+    cpus_per_node: Annotated[int, typer.Option(min=1, help="engineers per Ray node")] = 4,
+    delay: Annotated[float, typer.Option(min=0, help="seconds each stub model call takes")] = 1.0,
+    items_per_worker: Annotated[int, typer.Option(min=1)] = 2,
+    out: Annotated[Path, typer.Option(help="results folder")] = Path("bench-results/throughput"),
+    sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
+) -> None:
+    """Company-mode throughput with a stub model: engineer agents completed per minute."""
+    import json
+
+    from autonomo.bench.throughput import measure
+
+    try:
+        counts = [int(w) for w in workers.split(",") if w.strip()]
+        nodes = [int(n) for n in ray_nodes.split(",") if n.strip()]
+    except ValueError:
+        raise fail("--workers and --ray-nodes take comma-separated integers") from None
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for w in counts:
+        rows.append({"backend": "local", **measure(w, max(8, items_per_worker * w), delay, sandbox=sandbox)})
+        Console().print(rows[-1], highlight=False)
+    for n in nodes:
+        from ray.cluster_utils import Cluster
+
+        from autonomo.company.backends import ray_backend
+
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": cpus_per_node, "include_dashboard": False})
+        for _ in range(n - 1):
+            cluster.add_node(num_cpus=cpus_per_node)
+        try:
+            w = n * cpus_per_node
+            row = measure(w, items_per_worker * w, delay, backend=ray_backend(cluster.address), sandbox=sandbox)
+            rows.append({"backend": f"ray, {n} node{'s' if n > 1 else ''}", **row})
+            Console().print(rows[-1], highlight=False)
+        finally:
+            import ray
+
+            ray.shutdown()
+            cluster.shutdown()
+    with open(out / "throughput.jsonl", "a", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({"date": time.strftime("%Y-%m-%d"), **row}) + "\n")
+    table = Table("backend", "workers", "agents", "work s", "agents/min", "outcome")
+    for r in rows:
+        table.add_row(
+            r["backend"],
+            str(r["workers"]),
+            str(r["agents_completed"]),
+            str(r["work_seconds"]),
+            str(r["agents_per_minute"]),
+            r["outcome"],
+        )
+    Console().print(table)
 
 
 @app.command()

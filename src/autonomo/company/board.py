@@ -14,7 +14,7 @@ from autonomo.events import Event
 @dataclass
 class ItemState:
     item: WorkItem
-    state: str = "todo"  # todo | working | merged | failed
+    state: str = "todo"  # todo | working | review | merged | failed
     rounds: int = 0  # times the item was sent back
     notes: list[str] = field(default_factory=list)  # why, for the next engineer
     started: dict[int, Event] = field(default_factory=dict)  # this round's attempts
@@ -61,6 +61,8 @@ class Board:
             state.rounds += 1
             state.notes.append(event["reason"])
             state.started, state.finished = {}, {}
+        elif kind == "review_started":
+            self.items[event["item"]].state = "review"
         elif kind == "item_merged":
             self.items[event["item"]].state = "merged"
         elif kind == "qa_report":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,8 @@ class Company:
         return asyncio.run(self._run(request))
 
     async def _run(self, request: str) -> CompanyResult:
+        # Threads for engineers (local mode) and reviewers: the default pool has only a few, whatever --workers says.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=2 * self.workers + 2))
         base = self.repo.init()
         self.log.emit(
             "company_started",
@@ -103,17 +106,18 @@ class Company:
         except (PlanError, ModelError) as exc:
             return self._finish("planning_failed", str(exc))
         self.acceptance = plan.acceptance
-        running: dict[asyncio.Future[JobResult], str] = {}
+        jobs: dict[asyncio.Future[JobResult], str] = {}  # engineers at work, by item
+        reviews: dict[asyncio.Future[tuple[bool, str, Usage]], tuple[str, str]] = {}  # item, branch
         stop = None
         while True:
             stop = stop or self.budget.exhausted(self.board)
             if stop is None:
                 for item in self.board.ready():
-                    if len(running) + self.attempts > self.workers and running:
+                    if len(jobs) + self.attempts > self.workers and jobs:
                         break
                     for job in self._jobs(item):
-                        running[self.backend(job)] = item.id
-            if not running:
+                        jobs[self.backend(job)] = item.id
+            if not jobs and not reviews:
                 if stop:
                     self.log.emit("budget_stop", reason=stop)
                     return self._finish("budget_exhausted", stop)
@@ -122,13 +126,21 @@ class Company:
                         return self._finish("delivered", "every acceptance check passes")
                     continue
                 return self._finish("failed", "work items failed: " + ", ".join(self.board.failed()))
-            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([*jobs, *reviews], return_when=asyncio.FIRST_COMPLETED)
             for future in done:
-                item_id = running.pop(future)
-                self._attempt_done(item_id, future)
-            for item_id in {i for i in self.board.items if self.board.items[i].state == "working"}:
-                if item_id not in running.values():
-                    self._integrate(item_id)
+                if future in jobs:
+                    self._attempt_done(jobs.pop(future), future)
+                else:
+                    self._merge(*reviews.pop(future), *future.result())
+            for item_id, state in self.board.items.items():
+                if state.state == "working" and item_id not in jobs.values():
+                    review = self._to_review(item_id)
+                    if review:  # reviews run beside the engineers; merges stay here, one at a time
+                        branch, diff = review
+                        reviews[asyncio.ensure_future(asyncio.to_thread(self._review, state.item, diff))] = (
+                            item_id,
+                            branch,
+                        )
 
     def _finish(self, outcome: str, summary: str) -> CompanyResult:
         states = {i: s.state for i, s in self.board.items.items()}
@@ -207,18 +219,43 @@ class Company:
             spend={"role": "engineer", "item": item_id, **pick(r.totals)},
         )
 
-    def _integrate(self, item_id: str) -> None:
-        """All attempts of a round are in: keep the first verified one, review it, merge it."""
+    def _to_review(self, item_id: str) -> tuple[str, str] | None:
+        """All attempts of a round are in: keep the first verified one and commit it. Returns its branch and diff
+        for review, or None when no attempt passed (the item goes back)."""
         state = self.board.items[item_id]
         winner = next((a for a in state.round_attempts() if a["verified"]), None)
         if winner is None:
             self._reopen(item_id, "no attempt passed the item's checks: " + state.last_outcomes())
-            return
+            return None
         tree = Path(self.board.worktree(item_id, winner["attempt"]))
         branch = self.board.branch(item_id, winner["attempt"])
         self.repo.commit_all(tree, f"{item_id}: {state.item.title}")
-        diff = self.repo.diff("main", branch)
-        approved, notes = self._review(state.item, diff)
+        self.log.emit("review_started", item=item_id, attempt=winner["attempt"], branch=branch)
+        return branch, self.repo.diff("main", branch)
+
+    def _review(self, item: WorkItem, diff: str) -> tuple[bool, str, Usage]:
+        """The reviewer's verdict on a diff (runs in a thread: no board access here)."""
+        chat = getattr(self.chat_model, "chat", None)
+        if chat is None:
+            return True, "APPROVE (no reviewer model)", Usage()
+        messages = [
+            {"role": "system", "content": REVIEWER_SYSTEM},
+            {
+                "role": "user",
+                "content": f"Work item: {item.title}\n{item.description}\n\nThe change:\n```diff\n{diff[:12000]}\n```\n"
+                "Reply APPROVE if it does what the item asks and nothing harmful, else REJECT: and the reason.",
+            },
+        ]
+        try:
+            text, usage = chat(messages)
+        except ModelError as exc:  # the item's checks passed: a reviewer outage does not stop delivery
+            return True, f"APPROVE (the review failed: {exc})", Usage()
+        return "APPROVE" in text.upper() and "REJECT" not in text.upper(), text, usage
+
+    def _merge(self, item_id: str, branch: str, approved: bool, notes: str, usage: Usage) -> None:
+        self.log.emit(
+            "item_reviewed", item=item_id, approved=approved, notes=notes, spend=spend("reviewer", item_id, usage)
+        )
         if not approved:
             self._reopen(item_id, f"the reviewer sent it back: {notes}")
             return
@@ -232,30 +269,8 @@ class Company:
             )
             return
         self.log.emit("item_merged", item=item_id, commit=self.repo.head("main"))
-        for path in state.worktrees:
+        for path in self.board.items[item_id].worktrees:
             self.repo.remove_worktree(Path(path))
-
-    def _review(self, item: WorkItem, diff: str) -> tuple[bool, str]:
-        chat = getattr(self.chat_model, "chat", None)
-        if chat is None:
-            return True, "no reviewer model"
-        messages = [
-            {"role": "system", "content": REVIEWER_SYSTEM},
-            {
-                "role": "user",
-                "content": f"Work item: {item.title}\n{item.description}\n\nThe change:\n```diff\n{diff[:12000]}\n```\n"
-                "Reply APPROVE if it does what the item asks and nothing harmful, else REJECT: and the reason.",
-            },
-        ]
-        try:
-            text, usage = chat(messages)
-        except ModelError as exc:
-            text, usage = f"APPROVE (review failed: {exc})", Usage()
-        approved = "APPROVE" in text.upper() and "REJECT" not in text.upper()
-        self.log.emit(
-            "item_reviewed", item=item.id, approved=approved, notes=text, spend=spend("reviewer", item.id, usage)
-        )
-        return approved, text
 
     def _qa(self) -> bool:
         """QA uses the product as a user would: every acceptance check, and every item's own checks, run on main.

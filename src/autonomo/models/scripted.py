@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ class ScriptedModel:
     - ``{"text": "..."}``: a reply with no tool call;
     - ``{"error": "...", "retryable": true, "retry_after": SECONDS}``: a failed call;
     - ``{"draft": "..."}``: a free-form reply (only a script that holds one can chat, so only then the agent drafts).
-    Optional ``usage`` overrides the token counts."""
+    Optional ``usage`` overrides the token counts, and ``sleep`` makes the reply take that many seconds."""
 
     def __init__(self, steps: list[dict[str, Any]], name: str = "scripted") -> None:
         self.steps = list(steps)
@@ -31,6 +32,7 @@ class ScriptedModel:
             raise ModelError("scripted model has no replies left", retryable=False)
         step = self.steps[self.calls]
         self.calls += 1
+        time.sleep(step.get("sleep", 0))  # a stand-in for a model's latency (throughput benchmarks)
         if "error" in step:
             raise ModelError(step["error"], retryable=step.get("retryable", True), retry_after=step.get("retry_after"))
         prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4
