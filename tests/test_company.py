@@ -133,3 +133,12 @@ def test_the_throughput_benchmark_runs_a_stub_company():
 
     row = measure(workers=2, items=3, delay=0.0, sandbox=sandbox_kind())
     assert row["outcome"] == "delivered" and row["agents_completed"] == 3 and row["agents_per_minute"] > 0
+
+
+def test_a_bad_plan_is_sent_back_to_the_planner_and_ids_are_normalised(workspace):
+    good = plan([item("Add_Func", 'python -c "from add import add; print(add(2, 3))"', "5")])
+    scripts = {"engineer:add-func": [engineer(create("add.py", "def add(a, b):\n    return a + b\n"))]}
+    result, events = run_company(workspace, [{"draft": "Sure! Here is the plan: items..."}, good, APPROVE], scripts)
+    assert result.outcome == "delivered" and result.items == {"add-func": "merged"}
+    replies = of_type(events, "plan_reply")
+    assert [r["attempt"] for r in replies] == [1, 2] and result.spend["by_role"]["planner"]["calls"] == 2

@@ -23,6 +23,7 @@ from autonomo.computer.sandbox import Sandbox
 from autonomo.events import EventLog
 from autonomo.models import Model, ModelError, Usage
 
+PLAN_TRIES = 3
 MAX_REOPEN = 3  # an item sent back this often (failed attempts, conflicts, QA) is given up
 CHECK_TIMEOUT = 60.0
 
@@ -151,18 +152,25 @@ class Company:
     # -- roles ---------------------------------------------------------------------------------------------
 
     def _plan(self, request: str) -> Plan:
+        """The planner's plan; a reply that is not a valid plan is shown its error and asked again."""
         files = snapshot(self.workspace)
         messages = planner_messages(request, listing(files, shown_files(self.workspace, files)))
-        text, usage = self.chat_model.chat(messages)  # type: ignore[attr-defined]
-        try:
-            plan = parse_plan(text)
-        finally:
-            self.log.emit("plan_reply", text=text, spend=spend("planner", "", usage))
-        self.log.emit(
-            "plan_made",
-            items=[i.model_dump() for i in plan.items],
-            acceptance=[c.model_dump() for c in plan.acceptance],
-        )
+        for attempt in range(1, PLAN_TRIES + 1):
+            text, usage = self.chat_model.chat(messages)  # type: ignore[attr-defined]
+            self.log.emit("plan_reply", attempt=attempt, text=text, spend=spend("planner", "", usage))
+            try:
+                plan = parse_plan(text)
+                break
+            except PlanError as exc:
+                if attempt == PLAN_TRIES:
+                    raise
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": text},
+                    {"role": "user", "content": f"{exc}\nReply with the corrected plan."},
+                ]
+        items, acceptance = [i.model_dump() for i in plan.items], [c.model_dump() for c in plan.acceptance]
+        self.log.emit("plan_made", items=items, acceptance=acceptance)
         return plan
 
     def _jobs(self, item: WorkItem) -> list[Job]:

@@ -26,12 +26,29 @@ class Check(BaseModel):
         return f'out=$({self.command} 2>&1); s=$?; echo "$out"; [ $s -eq 0 ] && grep -qF -- {expect} <<< "$out"'
 
 
+def slug(value: object) -> object:
+    """Ids name branches and folders: lower-case kebab, whatever the planner wrote ("Unit_Converter" too)."""
+    if not isinstance(value, str):
+        return value
+    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:40]
+
+
 class WorkItem(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
     title: str = Field(min_length=1)
     description: str = ""
     checks: list[Check] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: object) -> object:
+        return slug(value)
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _deps(cls, value: object) -> object:
+        return [slug(v) for v in value] if isinstance(value, list) else value
 
 
 class Plan(BaseModel):
@@ -56,12 +73,20 @@ class PlanError(ValueError):
 
 
 PLANNER_SYSTEM = "You are the tech lead of a small software company. You split products into work items."
-SCHEMA_HINT = """Reply with one JSON object in a ```json block:
-{"items": [{"id": "short-kebab-id", "title": "...", "description": "what to build, file names, behaviour",
-            "checks": [{"command": "a shell command a user would run", "expect": "text its output must contain"}],
-            "depends_on": ["id of an item that must be merged first"]}],
- "acceptance": [{"command": "...", "expect": "..."}]}
-Keep items small and independent, so that engineers can work on them at the same time. Python 3, no network."""
+SCHEMA_HINT = """Reply with one JSON object in a ```json block. For example, for "a calculator command":
+```json
+{"items": [
+  {"id": "core", "title": "add and mul in calc/core.py",
+   "description": "calc/__init__.py (empty) and calc/core.py with add(a, b) and mul(a, b) on floats",
+   "checks": [{"command": "python -c 'from calc.core import add; print(add(2, 3))'", "expect": "5"}]},
+  {"id": "cli", "title": "the command line: python -m calc OP A B",
+   "description": "calc/__main__.py: reads OP (add or mul) and two numbers from sys.argv, prints the result",
+   "checks": [{"command": "python -m calc add 2 3", "expect": "5"}], "depends_on": ["core"]}],
+ "acceptance": [{"command": "python -m calc mul 4 5", "expect": "20", "item": "cli"}]}
+```
+"expect" is text the command really prints (a number, a word), never a description. Each check must be a
+command that runs without arguments from a user. Keep items small: engineers work on them at the same time.
+Python 3 standard library only, no network."""
 
 
 def planner_messages(request: str, workspace_listing: str) -> list[Message]:
