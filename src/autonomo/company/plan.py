@@ -12,18 +12,26 @@ from autonomo.models.base import Message
 
 
 class Check(BaseModel):
-    """A command a user would run, and text its output must contain; it must also exit 0."""
+    """A command a user would run, and text its output must contain; it must also exit 0. A check with a ``url``
+    is a web page instead: ``command`` starts the server, a browser opens the page, performs ``actions``
+    (``click=SELECTOR``, ``fill=SELECTOR=TEXT``) and the page's text must contain ``expect``."""
 
     command: str = Field(min_length=1)
     expect: str = ""
     item: str = ""  # for a product check: the work item that answers for it, if one does
+    url: str = ""
+    actions: list[str] = Field(default_factory=list)
 
     def script(self) -> str:
         """The check as one shell line that fails when the command does, or when the text is missing."""
+        command = self.command
+        if self.url:
+            browse = ["python", "-m", "autonomo.company.browse", "--serve", command, "--url", self.url]
+            command = shlex.join(browse + [f"--action={a}" for a in self.actions])
         if not self.expect:
-            return self.command
+            return command
         expect = shlex.quote(self.expect)
-        return f'out=$({self.command} 2>&1); s=$?; echo "$out"; [ $s -eq 0 ] && grep -qF -- {expect} <<< "$out"'
+        return f'out=$({command} 2>&1); s=$?; echo "$out"; [ $s -eq 0 ] && grep -qF -- {expect} <<< "$out"'
 
 
 def slug(value: object) -> object:
@@ -84,6 +92,9 @@ SCHEMA_HINT = """Reply with one JSON object in a ```json block. For example, for
    "checks": [{"command": "python -m calc add 2 3", "expect": "5"}], "depends_on": ["core"]}],
  "acceptance": [{"command": "python -m calc mul 4 5", "expect": "20", "item": "cli"}]}
 ```
+For a web page, a check also names the page and what a user does there, and "expect" is text the page then shows:
+{"command": "python -m http.server 8000", "url": "http://127.0.0.1:8000/", "actions": ["fill=#a=2", "click=text=Add"],
+ "expect": "5"}
 "expect" is text the command really prints (a number, a word), never a description. Each check must be a
 command that runs without arguments from a user. Keep items small: engineers work on them at the same time.
 Python 3 standard library only, no network."""
