@@ -36,7 +36,7 @@ def sleep(seconds: float) -> dict:
 APPROVE = {"draft": "APPROVE"}
 
 
-def run_company(workspace, chat_steps, scripts, budget=None, workers=2, backend=local_backend):
+def run_company(workspace, chat_steps, scripts, budget=None, workers=2, backend=local_backend, attempts=1):
     log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
     company = Company(
         workspace,
@@ -44,6 +44,7 @@ def run_company(workspace, chat_steps, scripts, budget=None, workers=2, backend=
         model="scripted",
         chat_model=ScriptedModel(chat_steps),
         workers=workers,
+        attempts=attempts,
         budget=budget,
         sandbox=sandbox_kind(),
         scripts=scripts,
@@ -142,3 +143,19 @@ def test_a_bad_plan_is_sent_back_to_the_planner_and_ids_are_normalised(workspace
     assert result.outcome == "delivered" and result.items == {"add-func": "merged"}
     replies = of_type(events, "plan_reply")
     assert [r["attempt"] for r in replies] == [1, 2] and result.spend["by_role"]["planner"]["calls"] == 2
+
+
+def test_parallel_attempts_keep_the_verified_one(workspace):
+    items = [item("add", 'python -c "from add import add; print(add(2, 3))"', "5")]
+    scripts = {
+        "engineer:add": [
+            engineer(create("add.py", "def add(a, b):\n    return a - b\n")),  # attempt 0: wrong, cannot finish
+            engineer(create("add.py", "def add(a, b):\n    return a + b\n")),  # attempt 1: right
+        ]
+    }
+    result, events = run_company(workspace, [plan(items), APPROVE], scripts, attempts=2)
+    assert result.outcome == "delivered"
+    finished = {e["attempt"]: e["verified"] for e in of_type(events, "item_attempt_finished")}
+    assert finished == {0: False, 1: True}
+    assert of_type(events, "review_started")[0]["attempt"] == 1 and not of_type(events, "item_reopened")
+    assert "a + b" in (workspace / "add.py").read_text()
