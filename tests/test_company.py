@@ -142,7 +142,7 @@ def test_a_bad_plan_is_sent_back_to_the_planner_and_ids_are_normalised(workspace
     result, events = run_company(workspace, [{"draft": "Sure! Here is the plan: items..."}, good, APPROVE], scripts)
     assert result.outcome == "delivered" and result.items == {"add-func": "merged"}
     replies = of_type(events, "plan_reply")
-    assert [r["attempt"] for r in replies] == [1, 2] and result.spend["by_role"]["planner"]["calls"] == 2
+    assert [r["attempt"] for r in replies] == [1, 2] and result.spend["by_role"]["planner"]["model_calls"] == 2
 
 
 def test_parallel_attempts_keep_the_verified_one(workspace):

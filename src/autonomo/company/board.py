@@ -72,9 +72,8 @@ class Board:
             self.spent_usd += s["cost_usd"]
             self.spent_tokens += s["tokens"]
             for table, key in ((self.by_role, s["role"]), (self.by_item, s["item"] or "(company)")):
-                for name in ("tokens", "cost_usd", "seconds"):
+                for name in ("model_calls", "tokens", "cost_usd", "seconds"):
                     table[key][name] += s[name]
-                table[key]["calls"] += 1
 
     def ready(self) -> list[WorkItem]:
         merged = {i for i, s in self.items.items() if s.state == "merged"}

@@ -31,6 +31,7 @@ class Job:
     usd: float | None = None
     sandbox: str = "bwrap"
     temperature: float = 0.0
+    seed: int = 0
 
 
 @dataclass
@@ -89,7 +90,7 @@ def run_job(job: Job) -> JobResult:
     model: Any = (
         ScriptedModel(job.script)
         if job.script is not None
-        else job_model(job.model, job.api_base, job.temperature, seed=job.attempt)
+        else job_model(job.model, job.api_base, job.temperature, job.seed)
     )
     worktree, home = Path(job.worktree), Path(job.home)
     log = EventLog(home / "runs" / new_run_id())

@@ -199,7 +199,10 @@ class Company:
                 max_steps=self.budget.agent_steps,
                 usd=self._agent_usd(),
                 sandbox=self.sandbox,
-                temperature=0.0 if k == 0 else 0.7,
+                # One greedy attempt first; every other attempt, and every later round, samples: a greedy model
+                # given the same item again mostly writes the same code again.
+                temperature=0.0 if k == 0 and round_ == 0 else 0.7,
+                seed=round_ * self.attempts + k,
             )
             self.log.emit("item_started", item=item.id, round=round_, attempt=k, branch=branch, worktree=str(tree))
             jobs.append(job)
@@ -334,6 +337,7 @@ def spend(role: str, item: str, usage: Usage) -> dict[str, Any]:
     return {
         "role": role,
         "item": item,
+        "model_calls": 1,
         "tokens": usage.prompt_tokens + usage.completion_tokens,
         "cost_usd": usage.cost_usd,
         "seconds": round(usage.seconds, 3),
@@ -342,6 +346,7 @@ def spend(role: str, item: str, usage: Usage) -> dict[str, Any]:
 
 def pick(totals: dict[str, Any]) -> dict[str, Any]:
     return {
+        "model_calls": totals.get("model_calls", 0),
         "tokens": totals.get("tokens", 0),
         "cost_usd": totals.get("cost_usd", 0.0),
         "seconds": totals.get("elapsed_seconds", 0.0),
