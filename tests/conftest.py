@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import fake_openai
 import pytest
 
 from autonomo.agent.loop import Agent, Budget, RunResult
@@ -46,6 +47,15 @@ def run_scripted(
 
 def of_type(events: list[dict], kind: str) -> list[dict]:
     return [e for e in events if e["type"] == kind]
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """The URL of a fake OpenAI-compatible server on 127.0.0.1 (tests/fake_openai.py)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    url, httpd = fake_openai.start()
+    yield url
+    httpd.shutdown()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fake_openai
 import pytest
 from fake_openai import FakeOpenAI, Reply, completion
 
@@ -15,14 +14,6 @@ TOOLS = [
         {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
     )
 ]
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    url, httpd = fake_openai.start()
-    yield url
-    httpd.shutdown()
 
 
 def test_tool_call_usage_and_cache(server):

@@ -4,7 +4,6 @@ corrective observation; when retries run out the run ends with a clear outcome."
 
 from __future__ import annotations
 
-import fake_openai
 import pytest
 from conftest import of_type, sandbox_kind
 from fake_openai import FakeOpenAI, Reply, completion
@@ -23,14 +22,6 @@ FAULTS = {
     "truncated JSON": Reply(raw=b'{"id": "chatcmpl-1", "choices": [{"index": 0, "mess'),
     "empty choices": Reply(payload=completion("{}", choices=False)),
 }
-
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    url, httpd = fake_openai.start()
-    yield url
-    httpd.shutdown()
 
 
 def run_agent(workspace, url: str, replies: list[Reply]):
