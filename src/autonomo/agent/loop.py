@@ -83,7 +83,7 @@ class Conversation:
 
     def add(self, event: Event) -> None:
         kind = event["type"]
-        if kind in ("run_started", "run_resumed") and "messages" in event:
+        if kind == "run_started":
             self.messages = [dict(m) for m in event["messages"]]
         elif kind == "model_call" and "error" not in event:
             message: Message = {"role": "assistant", "content": event["text"]}
