@@ -232,3 +232,35 @@ def test_draft_without_code_blocks_leaves_the_loop_to_write(workspace):
     result, events = run_scripted(workspace, steps)
     assert result.outcome == "completed" and result.tests_passed
     assert of_type(events, "model_call")[1]["step"] == 2
+
+
+def test_a_repeated_call_makes_the_next_one_sampled_hotter(workspace):
+    from conftest import sandbox_kind
+
+    from autonomo.agent.loop import Agent
+    from autonomo.computer.sandbox import Sandbox
+    from autonomo.computer.tools import ComputerTools
+    from autonomo.events import EventLog, new_run_id
+    from autonomo.models.scripted import ScriptedModel
+
+    class Thermometer(ScriptedModel):
+        temperature = 0.0
+        seen: list[float] = []
+
+        def complete(self, messages, tools):
+            self.seen.append(self.temperature)
+            return super().complete(messages, tools)
+
+    look = {"tool": "shell", "args": {"command": "ls"}}
+    model = Thermometer([look, look, create("calc.py", GOOD_CALC), FINISH])
+    tools = ComputerTools(Sandbox(workspace, kind=sandbox_kind()))
+    result = Agent(model, tools, EventLog(workspace.parent / "log" / new_run_id())).run("x")
+    assert result.outcome == "completed"
+    assert model.seen == [0.0, 0.0, 0.7, 0.0] and model.temperature == 0.0
+
+
+def test_an_edit_that_changes_nothing_is_refused(workspace):
+    (workspace / "calc.py").write_text(BAD_CALC)
+    result, events = run_scripted(workspace, [{"tool": "edit", "args": {"path": "calc.py", "old": "a", "new": "a"}}])
+    first = of_type(events, "observation")[0]
+    assert not first["ok"] and "changes nothing" in first["output"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,9 @@ WRITE_TOOLS = ("create", "edit")
 # Calls that may run again when a run died while they ran: the same effect twice is the effect once.
 RERUN_SAFE = ("view", "create", "run_tests", FINISH)
 MAX_REPEATS = 3  # the same call with the same result this often: a greedy model is going round in circles
+# After a repeated call the next one is sampled at least this hot: a greedy model that repeated itself once will
+# repeat itself again (measured: the same no-op edit three times in a row on Exercism's bob and isogram).
+EXPLORE_TEMPERATURE = 0.7
 REPEAT_NOTE = "\n[You made this exact call before, with this result. Try something else.]"
 SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
@@ -128,6 +133,7 @@ class Agent:
         self.conversation = Conversation()
         self.step = 0
         self.seen: dict[str, int] = {}  # call + result -> how often it happened
+        self.stalled = False  # the last call repeated an earlier one: sample the next one hotter
         log.subscribe(self.ledger.add)
         log.subscribe(self.conversation.add)
 
@@ -261,7 +267,8 @@ class Agent:
                 return "budget_exhausted", reason, None
             start = time.monotonic()
             try:
-                reply = self.model.complete(self.conversation.messages, specs)
+                with hotter(self.model, EXPLORE_TEMPERATURE if self.stalled else 0.0):
+                    reply = self.model.complete(self.conversation.messages, specs)
             except ContextOverflow as exc:
                 self.log.emit("model_call", step=self.step + 1, error=str(exc), seconds=seconds_since(start))
                 if not compact(list(self.conversation.messages)):  # on a copy: the event does it for real
@@ -322,7 +329,8 @@ class Agent:
             t0 = time.monotonic()
             observation, finished = self._act(call, tests_after=not draft or n == len(calls))
             repeats = 0 if draft else self._remember(call.name, call.raw_arguments, observation.output)
-            if repeats > 1 and not finished:
+            self.stalled = repeats > 1
+            if self.stalled and not finished:
                 observation.output += REPEAT_NOTE
             self.log.emit(
                 "observation",
@@ -380,6 +388,20 @@ class Agent:
             summary=report.summary,
         )
         return report
+
+
+@contextmanager
+def hotter(model: Model, temperature: float) -> Iterator[None]:
+    """Samples the calls in this block at ``temperature`` at least, when the model has a temperature to set."""
+    before = getattr(model, "temperature", None)
+    if before is None or before >= temperature:
+        yield
+        return
+    model.temperature = temperature  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        model.temperature = before  # type: ignore[attr-defined]
 
 
 def seconds_since(start: float) -> float:

@@ -198,6 +198,8 @@ class ComputerTools:
         old, new = args.get("old"), args.get("new")
         if not isinstance(old, str) or not old or not isinstance(new, str):
             raise ToolFailure("old must be a non-empty string and new a string")
+        if old == new:  # a small model's favourite way of going round in circles
+            raise ToolFailure("this edit changes nothing: new is the same as old. Write different code.")
         if not target.is_file():
             raise ToolFailure(f"{args.get('path')} is not a file")
         text = target.read_text(encoding="utf-8", errors="replace")
