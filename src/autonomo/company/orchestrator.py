@@ -24,6 +24,7 @@ from autonomo.events import EventLog
 from autonomo.models import Model, ModelError, Usage
 
 PLAN_TRIES = 3
+MAX_QA_ROUNDS = 5  # QA runs on a fully merged main; new fix items could otherwise go on for ever
 MAX_REOPEN = 3  # an item sent back this often (failed attempts, conflicts, QA) is given up
 CHECK_TIMEOUT = 60.0
 
@@ -82,6 +83,7 @@ class Company:
         self.board = Board()
         log.subscribe(self.board.add)
         self.home = self.workspace / ".autonomo"
+        self.acceptance: list[Check] = []  # the product's checks, from the plan
 
     # -- the run -------------------------------------------------------------------------------------------
 
@@ -125,6 +127,8 @@ class Company:
                 if self.board.all_merged():
                     if self._qa():
                         return self._finish("delivered", "every acceptance check passes")
+                    if self.board.qa_rounds >= MAX_QA_ROUNDS:
+                        return self._finish("failed", f"QA still fails after {self.board.qa_rounds} rounds")
                     continue
                 return self._finish("failed", "work items failed: " + ", ".join(self.board.failed()))
             done, _ = await asyncio.wait([*jobs, *reviews], return_when=asyncio.FIRST_COMPLETED)
