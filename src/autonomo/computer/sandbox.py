@@ -20,6 +20,7 @@ from pathlib import Path
 PASSED_ENV = ("LANG", "LC_ALL", "TERM", "TZ")
 DEFAULT_OUTPUT_LIMIT = 6_000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the autonomo package
 
 
 class SandboxUnavailable(RuntimeError):
@@ -221,8 +222,9 @@ class Sandbox:
             "--proc", "/proc",
             "--tmpfs", "/tmp",
         ]
-        # The interpreter (a venv may live under /tmp, which the tmpfs hides) must stay visible for `python`.
-        for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        # The interpreter (a venv may live under /tmp, which the tmpfs hides) must stay visible for `python`, and
+        # so must autonomo itself (an editable install lives outside the venv), for helpers like QA's browser.
+        for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, PACKAGE_ROOT)):
             argv += ["--ro-bind", prefix, prefix]
         argv += ["--bind", ws, ws]
         for path in self.readonly_paths:
