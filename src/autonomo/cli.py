@@ -164,7 +164,7 @@ def build_agent(workspace: Path, run_dir: Path, config: dict, budget: Budget) ->
     except (SandboxUnavailable, ToolFailure, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
         raise fail(str(exc)) from None
     log = EventLog(run_dir)
-    return Agent(agent_model, tools, log, budget, draft=config["draft"]), log
+    return Agent(agent_model, tools, log, budget, draft=config.get("draft", False)), log
 
 
 def conclude(log: EventLog, quiet: bool, work: Callable[[], RunResult]) -> None:
