@@ -181,3 +181,14 @@ def test_bench_task_file_with_wrong_types(tmp_path, row):
     result = invoke("bench", "exercism", "--tasks", str(tmp_path / "tasks.jsonl"), "--model", "x/y", "--out", str(out))
     assert_one_line_error(result, "tasks.jsonl:1: not a valid exercism task")
     assert not out.exists()
+
+
+def test_company_bad_input(workspace, tmp_path):
+    assert_one_line_error(invoke("company", "  ", "-w", str(workspace)), "the request is empty")
+    assert_one_line_error(invoke("company", "a tool", "-w", str(tmp_path / "nope")), "not a writable directory")
+    assert_one_line_error(invoke("company", "a tool", "-w", str(workspace), "--model", "bogus/x"), "unknown model")
+    assert not (workspace / ".autonomo").exists() and not (workspace / ".git").exists()
+
+
+def test_throughput_bad_input():
+    assert_one_line_error(invoke("throughput", "--workers", "1,x"), "comma-separated integers")
