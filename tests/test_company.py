@@ -159,3 +159,15 @@ def test_parallel_attempts_keep_the_verified_one(workspace):
     assert finished == {0: False, 1: True}
     assert of_type(events, "review_started")[0]["attempt"] == 1 and not of_type(events, "item_reopened")
     assert "a + b" in (workspace / "add.py").read_text()
+
+
+def test_an_existing_repository_keeps_its_branch(workspace):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", "-b", "master"], cwd=workspace, check=True)
+    (workspace / "README").write_text("a maths package\n")  # uncommitted: the company commits it first
+    result, _ = maths_company(workspace)
+    assert result.outcome == "delivered"
+    log = subprocess.run(["git", "log", "--format=%s", "master"], cwd=workspace, capture_output=True, text=True)
+    assert "merge add" in log.stdout and "merge mul" in log.stdout
+    assert (workspace / "README").exists()

@@ -203,6 +203,7 @@ def company(
 ) -> None:
     """Build REQUEST in WORKSPACE with a planner, engineers in parallel, a reviewer and QA."""
     from autonomo.company.backends import local_backend, ray_backend
+    from autonomo.company.git import GitError
     from autonomo.company.orchestrator import Company, CompanyBudget
     from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
     from autonomo.models import ModelError, ModelSpecError, load_model
@@ -226,7 +227,7 @@ def company(
     log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
     log.subscribe(company_line)
     budget = CompanyBudget(usd=budget_usd, tokens=budget_tokens, agent_usd=agent_usd, agent_steps=agent_steps)
-    result = Company(
+    company = Company(
         workspace,
         log,
         model,
@@ -237,7 +238,11 @@ def company(
         sandbox=sandbox,
         api_base=api_base,
         backend=backend,
-    ).run(request)
+    )
+    try:
+        result = company.run(request)
+    except GitError as exc:  # a workspace git cannot work with (a detached HEAD, say)
+        raise fail(str(exc)) from None
     err.print(f"[dim]log: {log.path}[/]")
     raise typer.Exit(0 if result.outcome == "delivered" else 1)
 

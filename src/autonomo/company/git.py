@@ -22,6 +22,7 @@ class Merge:
 class Repo:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.main = "main"  # the branch checked out at the root, which work is merged into
 
     def git(self, *args: str, cwd: Path | None = None, check: bool = True) -> str:
         proc = subprocess.run(
@@ -32,10 +33,11 @@ class Repo:
         return proc.stdout
 
     def init(self) -> str:
-        """Makes the workspace a repository on branch main (keeping what is there), with our folder ignored.
-        Returns the head commit."""
+        """Makes the workspace a repository (keeping what is there), with our folder ignored. An existing one keeps
+        its branch as the main line ("master", say). Returns the head commit."""
         if not (self.root / ".git").exists():
             self.git("init", "-q", "-b", "main")
+        self.main = self.git("symbolic-ref", "--short", "HEAD").strip()
         exclude = self.root / ".git" / "info" / "exclude"
         exclude.parent.mkdir(parents=True, exist_ok=True)
         if ".autonomo/" not in (exclude.read_text(errors="replace") if exclude.exists() else ""):
@@ -55,18 +57,20 @@ class Repo:
         self.git("commit", "-q", "--no-verify", "-m", message, *(["--allow-empty"] if allow_empty else []), cwd=tree)
         return True
 
-    def worktree(self, path: Path, branch: str, base: str = "main") -> Path:
-        self.git("worktree", "add", "-q", "-B", branch, str(path), base)
+    def worktree(self, path: Path, branch: str) -> Path:
+        """A new branch from the main line, checked out at ``path``."""
+        self.git("worktree", "add", "-q", "-B", branch, str(path), self.main)
         return path
 
     def remove_worktree(self, path: Path) -> None:
         self.git("worktree", "remove", "--force", str(path), check=False)
 
-    def diff(self, base: str, branch: str) -> str:
-        return self.git("diff", f"{base}...{branch}")
+    def diff(self, branch: str) -> str:
+        """What a branch changed since it left the main line."""
+        return self.git("diff", f"{self.main}...{branch}")
 
     def merge(self, branch: str, message: str) -> Merge:
-        """Merges a branch into main (checked out at the root); on a conflict the merge is undone."""
+        """Merges a branch into the main line (checked out at the root); on a conflict the merge is undone."""
         proc = subprocess.run(
             ["git", *IDENTITY, "merge", "--no-ff", "-q", "-m", message, branch],
             cwd=self.root,

@@ -246,7 +246,7 @@ class Company:
         branch = self.board.branch(item_id, winner["attempt"])
         self.repo.commit_all(tree, f"{item_id}: {state.item.title}")
         self.log.emit("review_started", item=item_id, attempt=winner["attempt"], branch=branch)
-        return branch, self.repo.diff("main", branch)
+        return branch, self.repo.diff(branch)
 
     def _review(self, item: WorkItem, diff: str) -> tuple[bool, str, Usage]:
         """The reviewer's verdict on a diff (runs in a thread: no board access here)."""
@@ -283,7 +283,7 @@ class Company:
                 "redo it on top of the current main",
             )
             return
-        self.log.emit("item_merged", item=item_id, commit=self.repo.head("main"))
+        self.log.emit("item_merged", item=item_id, commit=self.repo.head(self.repo.main))
         for path in self.board.items[item_id].worktrees:
             self.repo.remove_worktree(Path(path))
 
