@@ -64,9 +64,9 @@ def test_scoring_passes_the_reference_and_fails_the_stub(suite, tmp_path):
 
 def test_code_blocks_go_to_the_files_they_name():
     text = "### a.py\n```python\nA = 1\n```\nand\n### `b.py`\n```\nB = 2\n```\n### a.py\n```python\nagain\n```"
-    assert code_blocks(text, None) == [("a.py", "A = 1\n"), ("b.py", "B = 2\n")]
-    assert code_blocks("```py\nC = 3\n```", "c.py") == [("c.py", "C = 3\n")]
-    assert code_blocks("```py\nC = 3\n```", None) == []
+    assert code_blocks(text, []) == [("a.py", "A = 1\n"), ("b.py", "B = 2\n")]
+    assert code_blocks("```py\nC = 3\n```", ["c.py"]) == [("c.py", "C = 3\n")]
+    assert code_blocks("```py\nC = 3\n```", []) == []
 
 
 @needs_data

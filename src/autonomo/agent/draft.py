@@ -10,7 +10,9 @@ completion with nothing after it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from autonomo.computer.tools import TEST_FILE
 from autonomo.models.base import Message
 
 SYSTEM = "You are an expert programmer."
@@ -31,9 +33,15 @@ def draft_messages(goal: str, files: dict[str, str], wanted: str) -> list[Messag
     ]
 
 
-def code_blocks(text: str, default: str | None) -> list[tuple[str, str]]:
-    """(path, content) for each fenced block of a reply, first block per path; an unnamed block goes to
-    ``default`` (the only file there is to change), or is dropped when there is none."""
+def editable_files(names: list[str], protected: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The given files a draft may rewrite: not the tests, not the protected ones."""
+    return [n for n in names if n not in protected and not TEST_FILE.match(Path(n).name)]
+
+
+def code_blocks(text: str, editable: list[str]) -> list[tuple[str, str]]:
+    """(path, content) for each fenced block of a reply, first block per path; an unnamed block goes to the only
+    editable file, or is dropped when there is not exactly one."""
+    default = editable[0] if len(editable) == 1 else None
     found: dict[str, str] = {}
     for name, code in BLOCK.findall(text):
         path = name or default

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.draft import code_blocks, draft_messages
-from autonomo.computer.tools import FINISH, SKIP_DIRS, TEST_FILE, ComputerTools, Observation, TestReport
+from autonomo.agent.draft import code_blocks, draft_messages, editable_files
+from autonomo.computer.tools import FINISH, SKIP_DIRS, ComputerTools, Observation, TestReport
 from autonomo.events import Event, EventLog, Ledger
 from autonomo.models.base import (
     ContextOverflow,
@@ -236,7 +236,7 @@ class Agent:
         if chat is None:
             return
         protected = sorted(self.tools.rel(p) for p in self.tools.protected)
-        editable = [n for n in files if n not in protected and not TEST_FILE.match(Path(n).name)]
+        editable = editable_files(list(files), protected)
         # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
         wanted = ", ".join(editable) if editable else "each file you create"
         self.step += 1
@@ -246,7 +246,7 @@ class Agent:
         except ModelError as exc:
             self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
             return
-        blocks = code_blocks(text, editable[0] if len(editable) == 1 else None)
+        blocks = code_blocks(text, editable)
         calls = [
             parse_arguments(f"draft_{i}", "create", json.dumps({"path": path, "content": content}), self.tools.specs)
             for i, (path, content) in enumerate(blocks)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.draft import code_blocks, draft_messages
+from autonomo.agent.draft import code_blocks, draft_messages, editable_files
 from autonomo.agent.loop import Agent, Budget
 from autonomo.bench.tasks import Task
 from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import TEST_FILE, ComputerTools
+from autonomo.computer.tools import ComputerTools
 from autonomo.events import EventLog, new_run_id
 from autonomo.models import Model, ModelError
 
@@ -140,7 +140,7 @@ class Bench:
 
     def _run_oneshot(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
         self._sample(temperature, n)
-        editable = [name for name in task.files if not TEST_FILE.match(Path(name).name)]
+        editable = editable_files(list(task.files))
         start = time.monotonic()
         try:
             messages = draft_messages(task.goal, task.files, ", ".join(editable))
@@ -148,7 +148,7 @@ class Bench:
         except ModelError as exc:
             return Attempt(n, temperature, n, f"model_error: {exc}", False, seconds=time.monotonic() - start)
         written = []
-        for path, code in code_blocks(text, editable[0] if len(editable) == 1 else None):
+        for path, code in code_blocks(text, editable):
             if path in editable:
                 (workspace / path).write_text(code, encoding="utf-8")
                 written.append(path)
