@@ -33,14 +33,19 @@ def sandbox_kind() -> str:
 
 
 def run_scripted(
-    workspace: Path, steps: list[dict], budget: Budget | None = None, protected: tuple[str, ...] = ()
+    workspace: Path,
+    steps: list[dict] | ScriptedModel,
+    budget: Budget | None = None,
+    protected: tuple[str, ...] = (),
 ) -> tuple[RunResult, list[dict]]:
-    """Runs the agent on "make add work"; it drafts when the script holds a draft step."""
+    """Runs the agent on "make add work"; it drafts when the script holds a draft step. Pass a ScriptedModel
+    rather than its steps to look at its prompts afterwards."""
     home = workspace / ".autonomo"
     log = EventLog(home / "runs" / new_run_id())
     box = Sandbox(workspace, kind=sandbox_kind(), timeout=60, readonly_paths=(home,))
     tools = ComputerTools(box, protected=protected)
-    agent = Agent(ScriptedModel(steps), tools, log, budget or Budget(max_steps=20), draft=True, retry_base=0.01)
+    model = steps if isinstance(steps, ScriptedModel) else ScriptedModel(steps)
+    agent = Agent(model, tools, log, budget or Budget(max_steps=20), draft=True, retry_base=0.01)
     result = agent.run("make add work")
     return result, list(read_events(log.path))
 

@@ -216,8 +216,38 @@ def test_draft_writes_whole_files_then_the_loop_checks_them(workspace):
     first = of_type(events, "model_call")[0]
     assert first["draft"] and first["step"] == 1 and first["prompt_tokens"] > 0
     writes = [(e["ok"], e["output"].split()[0]) for e in of_type(events, "observation") if e["id"].startswith("draft")]
-    assert writes == [(True, "overwrote"), (False, "test_calc.py")]
+    assert writes == [(True, "overwrote")]  # the reply was cut off at the test file's heading
+    assert first["text"] == f"Here it is.\n```python\n{GOOD_CALC}```\n"
+    assert of_type(events, "user_message")[0]["content"].startswith("Tests now: passed: 1 passed")
     assert Ledger.from_events(events).model_calls == 2
+
+
+def test_a_failing_draft_is_redrafted_seeing_the_failure(workspace):
+    from autonomo.models.scripted import ScriptedModel
+
+    (workspace / "calc.py").write_text("def add(a, b):\n    pass\n")
+    (workspace / "test_calc.py").write_text(PASSING_TEST)
+    model = ScriptedModel([{"draft": f"```python\n{BAD_CALC}```"}, {"draft": f"```python\n{GOOD_CALC}```"}, FINISH])
+    result, events = run_scripted(workspace, model, protected=("test_calc.py",))
+    assert result.outcome == "completed" and result.tests_passed
+    first, second = (m[1]["content"] for m in model.prompts)
+    assert "tests fail" not in first and "complete new content of calc.py" in first
+    assert "With these files the tests fail" in second and "assert -1 == 5" in second  # the pytest output
+    assert BAD_CALC in second  # the current file, not the stub
+    assert [e["step"] for e in of_type(events, "model_call") if e.get("draft")] == [1, 2]
+
+
+def test_redrafts_stop_at_their_limit_and_the_loop_goes_on(workspace):
+    from autonomo.agent.loop import REDRAFTS
+
+    (workspace / "calc.py").write_text("def add(a, b):\n    pass\n")
+    (workspace / "test_calc.py").write_text(PASSING_TEST)
+    steps = [{"draft": f"```python\n{BAD_CALC}```"}, {"draft": "No code, sorry."}]  # a redraft with no code counts
+    steps += [{"draft": f"```python\n{BAD_CALC}```"}] * (REDRAFTS - 1) + [create("calc.py", GOOD_CALC), FINISH]
+    result, events = run_scripted(workspace, steps, protected=("test_calc.py",))
+    assert result.outcome == "completed" and result.tests_passed
+    calls = of_type(events, "model_call")
+    assert [bool(e.get("draft")) for e in calls] == [True] * (REDRAFTS + 1) + [False, False]
 
 
 def test_no_draft_when_the_model_cannot_chat(workspace):

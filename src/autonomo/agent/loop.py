@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.draft import code_blocks, draft_messages, editable_files
+from autonomo.agent.draft import code_blocks, draft_messages, editable_files, stop_sequences
 from autonomo.computer.tools import FINISH, SKIP_DIRS, ComputerTools, Observation, TestReport
 from autonomo.events import Event, EventLog, Ledger
 from autonomo.models.base import (
@@ -43,6 +43,7 @@ MAX_REPEATS = 3  # the same call with the same result this often: a greedy model
 # repeat itself again (measured: the same no-op edit three times in a row on Exercism's bob and isogram).
 EXPLORE_TEMPERATURE = 0.7
 REPEAT_NOTE = "\n[You made this exact call before, with this result. Try something else.]"
+REDRAFTS = 3  # drafts after the first, while the tests fail (see draft.py)
 SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
 
@@ -119,15 +120,18 @@ class Agent:
         budget: Budget | None = None,
         draft: bool = False,
         retry_base: float = 1.0,
+        redrafts: int = REDRAFTS,
     ) -> None:
         """``draft``: start with one free-form completion that writes whole files (see draft.py), when the model
-        can chat and the whole workspace fits in the prompt. ``retry_base``: seconds before the first retry of a
-        failed model call, doubling after each further failure."""
+        can chat and the whole workspace fits in the prompt, and ``redrafts`` more while the tests fail.
+        ``retry_base``: seconds before the first retry of a failed model call, doubling after each further
+        failure."""
         self.model = model
         self.tools = tools
         self.log = log
         self.budget = budget or Budget()
         self.draft = draft
+        self.redrafts = redrafts
         self.retry_base = retry_base
         self.ledger = Ledger()
         self.conversation = Conversation()
@@ -199,7 +203,14 @@ class Agent:
 
     def _draft_then_loop(self, goal: str, shown: dict[str, str], fits: bool) -> tuple[str, str, TestReport | None]:
         if self.draft and fits:
-            self._draft(goal, shown)
+            report = self._draft(goal, shown)
+            for _ in range(self.redrafts):
+                if report is None or report.passed or report.command is None:
+                    break
+                workspace = self.tools.workspace
+                # Sampled hot: seen the failure, a greedy model still tends to write what it wrote before.
+                with hotter(self.model, EXPLORE_TEMPERATURE):
+                    report = self._draft(goal, shown_files(workspace, snapshot(workspace)), report) or report
         return self._loop()
 
     def _resume_pending(self, events: list[Event]) -> tuple[str, str, TestReport | None]:
@@ -230,32 +241,43 @@ class Agent:
                     return finished
         return self._loop()
 
-    def _draft(self, goal: str, files: dict[str, str]) -> None:
-        """One free-form completion whose code blocks are written as create calls (see draft.py)."""
+    def _draft(self, goal: str, files: dict[str, str], failing: TestReport | None = None) -> TestReport | None:
+        """One free-form completion whose code blocks are written as create calls (see draft.py); a redraft when
+        ``failing`` holds the tests that the current files fail. Returns the tests' result after the writes, or
+        None when nothing was written."""
         chat = getattr(self.model, "chat", None)
         if chat is None:
-            return
+            return None
         protected = sorted(self.tools.rel(p) for p in self.tools.protected)
         editable = editable_files(list(files), protected)
         # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
         wanted = ", ".join(editable) if editable else "each file you create"
         self.step += 1
         redact = self.log.redact  # this prompt is not folded from the (redacted) log: redact it here
+        failure = redact(failing.output) if failing else ""
         try:
-            text, usage = chat(draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted))
+            messages = draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted, failure)
+            text, usage = chat(messages, stop_sequences(list(files), editable))
         except ModelError as exc:
             self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
-            return
-        blocks = code_blocks(text, editable)
+            return None
+        # A block for a file that is there but not to be changed (the tests) is a copy, not a change: dropped.
+        blocks = [(path, code) for path, code in code_blocks(text, editable) if path in editable or path not in files]
         calls = [
-            parse_arguments(f"draft_{i}", "create", json.dumps({"path": path, "content": content}), self.tools.specs)
+            parse_arguments(
+                f"draft_{self.step}_{i}", "create", json.dumps({"path": path, "content": content}), self.tools.specs
+            )
             for i, (path, content) in enumerate(blocks)
         ]
         self._emit_reply(ModelReply(text, calls, usage), draft=True)
-        if calls:
-            self._run_calls(self.step, calls, draft=True)
-        else:
+        if not calls:
             self.log.emit("user_message", step=self.step, content="No file was written: the reply had no code block.")
+            return None
+        self._run_calls(self.step, calls, draft=True)
+        report = self.tools.test()
+        if report.command is not None:
+            self.log.emit("user_message", step=self.step, content=tests_note(report).lstrip())
+        return report
 
     def _loop(self) -> tuple[str, str, TestReport | None]:
         specs = self.tools.specs
@@ -324,10 +346,10 @@ class Agent:
         self, step: int, calls: list[ToolCall], draft: bool = False
     ) -> tuple[str, str, TestReport | None] | None:
         """Runs a reply's tool calls, each logged before and after; returns the run's end when one ends it."""
-        for n, call in enumerate(calls, 1):
+        for call in calls:
             self.log.emit("tool_call", step=step, id=call.id, name=call.name, arguments=call.raw_arguments)
             t0 = time.monotonic()
-            observation, finished = self._act(call, tests_after=not draft or n == len(calls))
+            observation, finished = self._act(call, tests_after=not draft)
             repeats = 0 if draft else self._remember(call.name, call.raw_arguments, observation.output)
             self.stalled = repeats > 1
             if self.stalled and not finished:
@@ -371,11 +393,7 @@ class Agent:
         """The test result after each change, so the model sees at once whether its change worked instead of
         having to remember to check (small models often do not)."""
         report = self.tools.test()
-        if report.command is None:
-            return ""
-        if report.passed:
-            return f"\nTests now: {report.status()}. Call finish if the goal is met."
-        return f"\nTests now: {report.status()}\n{report.output}"
+        return tests_note(report) if report.command is not None else ""
 
     def _verify(self, final: bool) -> TestReport:
         report = self.tools.test()
@@ -402,6 +420,12 @@ def hotter(model: Model, temperature: float) -> Iterator[None]:
         yield
     finally:
         model.temperature = before  # type: ignore[attr-defined]
+
+
+def tests_note(report: TestReport) -> str:
+    if report.passed:
+        return f"\nTests now: {report.status()}. Call finish if the goal is met."
+    return f"\nTests now: {report.status()}\n{report.output}"
 
 
 def seconds_since(start: float) -> float:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.draft import code_blocks, draft_messages, editable_files
+from autonomo.agent.draft import code_blocks, draft_messages, editable_files, stop_sequences
 from autonomo.agent.loop import Agent, Budget
 from autonomo.bench.tasks import Task
 from autonomo.computer.sandbox import Sandbox
@@ -144,7 +144,7 @@ class Bench:
         start = time.monotonic()
         try:
             messages = draft_messages(task.goal, task.files, ", ".join(editable))
-            text, usage = self.model.chat(messages)  # type: ignore[attr-defined]
+            text, usage = self.model.chat(messages, stop_sequences(list(task.files), editable))  # type: ignore[attr-defined]
         except ModelError as exc:
             return Attempt(n, temperature, n, f"model_error: {exc}", False, seconds=time.monotonic() - start)
         written = []

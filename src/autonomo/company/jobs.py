@@ -64,10 +64,10 @@ class SharedModel:
             self._sampled()
             return self.model.complete(messages, tools)
 
-    def chat(self, messages):
+    def chat(self, messages, stop=None):
         with self.lock:
             self._sampled()
-            return self.model.chat(messages)  # type: ignore[attr-defined]
+            return self.model.chat(messages, stop)  # type: ignore[attr-defined]
 
 
 _loaded: dict[tuple[str, str | None], tuple[Model, threading.Lock]] = {}

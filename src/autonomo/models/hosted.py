@@ -80,9 +80,9 @@ class LiteLLMModel:
         ]
         return ModelReply(text=message.content or "", tool_calls=calls, usage=usage)
 
-    def chat(self, messages: list[Message]) -> tuple[str, Usage]:
-        """One free-form completion, no tools: the one-shot reference of the benchmarks."""
-        message, usage = self._call(messages)
+    def chat(self, messages: list[Message], stop: list[str] | None = None) -> tuple[str, Usage]:
+        """One free-form completion, no tools, cut off at any of ``stop``."""
+        message, usage = self._call(messages, **({"stop": stop} if stop else {}))
         return message.content or "", usage
 
     def _call(self, messages: list[Message], **extra: Any) -> tuple[Any, Usage]:

@@ -98,12 +98,12 @@ class LlamaCppModel:
         text, finish_reason, usage = self._generate(plain_messages(messages, tools), self._grammar(tools))
         return ModelReply(text=text, tool_calls=[self._parse(text, tools, finish_reason)], usage=usage)
 
-    def chat(self, messages: list[Message]) -> tuple[str, Usage]:
-        """One free-form completion, no tools: the one-shot reference of the benchmarks."""
-        text, _, usage = self._generate(messages, None)
+    def chat(self, messages: list[Message], stop: list[str] | None = None) -> tuple[str, Usage]:
+        """One free-form completion, no tools, cut off at any of ``stop``."""
+        text, _, usage = self._generate(messages, None, stop)
         return text, usage
 
-    def _generate(self, messages: list[Message], grammar: Any) -> tuple[str, str, Usage]:
+    def _generate(self, messages: list[Message], grammar: Any, stop: list[str] | None = None) -> tuple[str, str, Usage]:
         rendered = self.formatter(messages=messages)
         tokens = self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) + self.max_tokens > self.llm.n_ctx():
@@ -120,7 +120,7 @@ class LlamaCppModel:
                 seed=self.seed,
                 repeat_penalty=1.0,  # code repeats tokens by nature; penalising them corrupts it
                 grammar=grammar,
-                stop=rendered.stop,
+                stop=[*(rendered.stop or []), *(stop or [])],
             )
         except Exception as exc:  # llama.cpp decode failures surface as RuntimeError/ValueError
             raise ModelError(f"local generation failed: {exc}") from exc

@@ -24,6 +24,7 @@ class ScriptedModel:
         self.steps = list(steps)
         self.name = name
         self.calls = 0
+        self.prompts: list[list[Message]] = []  # what each chat was asked, for tests
         if any("draft" in step for step in self.steps):
             self.chat = self._chat
 
@@ -41,9 +42,13 @@ class ScriptedModel:
             setattr(usage, key, value)
         return step, usage
 
-    def _chat(self, messages: list[Message]) -> tuple[str, Usage]:
+    def _chat(self, messages: list[Message], stop: list[str] | None = None) -> tuple[str, Usage]:
         step, usage = self._next(messages)
-        return step.get("draft", ""), usage
+        self.prompts.append(messages)
+        text = step.get("draft", "")
+        for s in stop or []:  # as a served model would: the reply ends where a stop sequence starts
+            text = text.split(s)[0]
+        return text, usage
 
     @classmethod
     def from_file(cls, path: Path) -> ScriptedModel:
