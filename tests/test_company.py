@@ -103,6 +103,23 @@ def test_a_merge_conflict_sends_the_item_back_to_redo_on_the_new_main(workspace)
     assert (workspace / "registry.py").read_text() == "A = 1\nB = 2\n"
 
 
+def test_an_item_that_needs_another_items_work_waits_for_it(workspace):
+    # The plan misses that cli's check runs core's code: cli fails first, waits for core, then passes.
+    items = [item("cli", "python -m calc 2 3", "5"), item("core", 'python -c "from calc.core import add"', "")]
+    main = "import sys\nfrom calc.core import add\nprint(add(*map(int, sys.argv[1:])))\n"
+    scripts = {
+        "engineer:cli": [engineer(create("calc/__main__.py", main)), engineer(create("calc/__main__.py", main))],
+        "engineer:core": [engineer(sleep(2), create("calc/core.py", "def add(a, b):\n    return a + b\n"))],
+    }
+    result, events = run_company(workspace, [plan(items), APPROVE, APPROVE], scripts)
+    assert result.outcome == "delivered", result.summary
+    (reopened,) = of_type(events, "item_reopened")
+    assert reopened["item"] == "cli" and reopened["waits_for"] == ["core"]
+    kinds = [(e["type"], e.get("item")) for e in events]
+    retried = [i for i, k in enumerate(kinds) if k == ("item_started", "cli")][-1]
+    assert kinds.index(("item_merged", "core")) < retried
+
+
 def test_a_qa_failure_sends_the_item_back(workspace):
     items = [item("greet", "python greet.py Ann", "Hello")]
     acceptance = [{"command": "python greet.py Bob", "expect": "Hello, Bob!", "item": "greet"}]
@@ -171,3 +188,15 @@ def test_an_existing_repository_keeps_its_branch(workspace):
     log = subprocess.run(["git", "log", "--format=%s", "master"], cwd=workspace, capture_output=True, text=True)
     assert "merge add" in log.stdout and "merge mul" in log.stdout
     assert (workspace / "README").exists()
+
+
+def test_a_failed_item_never_waits_for_an_item_that_needs_it():
+    from autonomo.company.board import Board
+
+    board = Board()
+    items = [{"id": i, "title": i, "depends_on": d} for i, d in (("a", []), ("b", ["a"]), ("c", []), ("d", []))]
+    board.add({"type": "plan_made", "items": items})
+    board.add({"type": "item_reopened", "item": "c", "reason": "failed", "waits_for": ["d"]})
+    assert board.open_items_for("a") == ["c", "d"]  # b needs a
+    assert board.open_items_for("d") == ["a", "b"]  # c waits for d
+    assert [i.id for i in board.ready()] == ["a", "d"]

@@ -20,6 +20,7 @@ class ItemState:
     started: dict[int, Event] = field(default_factory=dict)  # this round's attempts
     finished: dict[int, Event] = field(default_factory=dict)
     worktrees: list[str] = field(default_factory=list)  # every round's, to clean up
+    waits_for: list[str] = field(default_factory=list)  # items to be merged or given up before the next round
 
     def round_attempts(self) -> list[Event]:
         return [self.finished[k] for k in sorted(self.finished)]
@@ -61,6 +62,7 @@ class Board:
             state.rounds += 1
             state.notes.append(event["reason"])
             state.started, state.finished = {}, {}
+            state.waits_for = event.get("waits_for", [])
         elif kind == "review_started":
             self.items[event["item"]].state = "review"
         elif kind == "item_merged":
@@ -77,7 +79,23 @@ class Board:
 
     def ready(self) -> list[WorkItem]:
         merged = {i for i, s in self.items.items() if s.state == "merged"}
-        return [s.item for s in self.items.values() if s.state == "todo" and set(s.item.depends_on) <= merged]
+        done = merged | set(self.failed())
+        return [
+            s.item
+            for s in self.items.values()
+            if s.state == "todo" and set(s.item.depends_on) <= merged and set(s.waits_for) <= done
+        ]
+
+    def open_items_for(self, item_id: str) -> list[str]:
+        """The items still open that ``item_id`` could wait for without a deadlock: none that needs it, through
+        dependencies or waits, however indirectly."""
+        needs = {i: set(s.item.depends_on) | set(s.waits_for) for i, s in self.items.items()}
+        blocked, grew = {item_id}, True
+        while grew:
+            more = {i for i, n in needs.items() if n & blocked} - blocked
+            blocked |= more
+            grew = bool(more)
+        return [i for i, s in self.items.items() if i not in blocked and s.state not in ("merged", "failed")]
 
     def all_merged(self) -> bool:
         return all(s.state == "merged" for s in self.items.values())

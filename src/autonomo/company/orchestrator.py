@@ -240,7 +240,14 @@ class Company:
         state = self.board.items[item_id]
         winner = next((a for a in state.round_attempts() if a["verified"]), None)
         if winner is None:
-            self._reopen(item_id, "no attempt passed the item's checks: " + state.last_outcomes())
+            # Planners miss dependencies: an item whose checks use another item's work cannot pass before that
+            # work is merged (seen on the embedded model: a converter's core checked through the CLI item's
+            # command). So a failed item waits for the open items it could need, then goes again.
+            waits = self.board.open_items_for(item_id)
+            reason = "no attempt passed the item's checks: " + state.last_outcomes()
+            if waits:
+                reason += f"; it waits for {', '.join(waits)} to be done first, as its checks may need their work"
+            self._reopen(item_id, reason, waits)
             return None
         tree = Path(self.board.worktree(item_id, winner["attempt"]))
         branch = self.board.branch(item_id, winner["attempt"])
@@ -319,12 +326,14 @@ class Company:
                 self.log.emit("item_added", item=fix.model_dump(), reason="QA failure")
         return not failures
 
-    def _reopen(self, item_id: str, reason: str) -> None:
+    def _reopen(self, item_id: str, reason: str, waits_for: list[str] | None = None) -> None:
         state = self.board.items[item_id]
         if state.rounds + 1 >= MAX_REOPEN:
             self.log.emit("item_failed", item=item_id, reason=reason)
         else:
-            self.log.emit("item_reopened", item=item_id, reason=reason)
+            self.log.emit(
+                "item_reopened", item=item_id, reason=reason, **({"waits_for": waits_for} if waits_for else {})
+            )
 
 
 def engineer_goal(item: WorkItem, notes: list[str]) -> str:

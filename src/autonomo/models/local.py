@@ -68,6 +68,7 @@ class LlamaCppModel:
         self.temperature = temperature
         self.seed = seed
         self._calls = 0
+        self._samples = 0
         self.llm = Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -112,12 +113,15 @@ class LlamaCppModel:
         # llama.cpp re-evaluates one token when the whole prompt is cached, to get fresh logits.
         evaluated = len(tokens) - (cached - 1 if cached == len(tokens) else cached)
         start = time.monotonic()
+        self._samples += 1
         try:
             out = self.llm.create_completion(
                 prompt=tokens,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
-                seed=self.seed,
+                # A new seed per call: with one seed, a hot sample of a peaked model repeats the previous one (seen
+                # on Exercism's bob: three redrafts at 0.7 wrote the same code).
+                seed=hash((self.seed, self._samples)) & 0x7FFFFFFF,
                 repeat_penalty=1.0,  # code repeats tokens by nature; penalising them corrupts it
                 grammar=grammar,
                 stop=[*(rendered.stop or []), *(stop or [])],
