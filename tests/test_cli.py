@@ -188,6 +188,13 @@ def test_company_bad_input(workspace, tmp_path):
     assert_one_line_error(invoke("company", "a tool", "-w", str(tmp_path / "nope")), "not a writable directory")
     assert_one_line_error(invoke("company", "a tool", "-w", str(workspace), "--model", "bogus/x"), "unknown model")
     assert not (workspace / ".autonomo").exists() and not (workspace / ".git").exists()
+    assert_one_line_error(invoke("resume", "--company", "last", "-w", str(workspace)), "no run matches 'last'")
+    finished = workspace / ".autonomo" / "company" / "c1"
+    finished.mkdir(parents=True)
+    started = {"seq": 0, "type": "company_started", "sandbox": "none", "budget": {}, "workspace": str(workspace)}
+    done = {"seq": 1, "type": "company_finished", "outcome": "delivered"}
+    (finished / "events.jsonl").write_text(json.dumps(started) + "\n" + json.dumps(done) + "\n")
+    assert_one_line_error(invoke("resume", "--company", "c1", "-w", str(workspace)), "already finished (delivered)")
 
 
 def test_throughput_bad_input():

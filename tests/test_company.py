@@ -200,3 +200,64 @@ def test_a_failed_item_never_waits_for_an_item_that_needs_it():
     assert board.open_items_for("a") == ["c", "d"]  # b needs a
     assert board.open_items_for("d") == ["a", "b"]  # c waits for d
     assert [i.id for i in board.ready()] == ["a", "d"]
+
+
+CHILD = """
+import json, sys
+from pathlib import Path
+from autonomo.company.orchestrator import Company
+from autonomo.events import EventLog
+from autonomo.models.scripted import ScriptedModel
+ws, cfg = Path(sys.argv[1]), json.loads(sys.argv[2])
+log = EventLog(ws / ".autonomo" / "company" / "run1")
+Company(ws, log, "scripted", ScriptedModel(cfg["chat"]), sandbox=cfg["sandbox"], scripts=cfg["scripts"]).run("maths")
+"""
+
+
+def test_a_killed_company_resumes_from_its_log(workspace):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    items = [
+        item("add", 'python -c "from add import add; print(add(2, 3))"', "5"),
+        item("mul", 'python -c "from mul import mul; print(mul(2, 3))"', "6", depends_on=["add"]),
+    ]
+    mul = create("mul.py", "def mul(a, b):\n    return a * b\n")
+    scripts = {
+        "engineer:add": [engineer(create("add.py", "def add(a, b):\n    return a + b\n"))],
+        "engineer:mul": [engineer(sleep(60), mul)],  # killed during this
+    }
+    cfg = {"chat": [plan(items), APPROVE], "scripts": scripts, "sandbox": sandbox_kind()}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(workspace), json.dumps(cfg)], start_new_session=True)
+    log_path = workspace / ".autonomo" / "company" / "run1" / "events.jsonl"
+    deadline = time.monotonic() + 60
+    while not (log_path.exists() and '"item_started", "item": "mul"' in log_path.read_text()):
+        assert time.monotonic() < deadline and child.poll() is None, "the company never reached item mul"
+        time.sleep(0.2)
+    time.sleep(1)  # mul's engineer is inside its sleep
+    os.killpg(child.pid, signal.SIGKILL)  # the whole process tree, as a crash would
+    child.wait()
+    before = list(read_events(log_path))
+    assert not of_type(before, "company_finished")
+
+    log = EventLog(log_path.parent)
+    company = Company(
+        workspace,
+        log,
+        "scripted",
+        ScriptedModel([APPROVE]),
+        sandbox=sandbox_kind(),
+        scripts={"engineer:mul": [engineer(mul)]},
+    )
+    result = company.resume(before)
+    events = list(read_events(log_path))
+    assert result.outcome == "delivered", result.summary
+    assert [e["item"] for e in of_type(events, "item_interrupted")] == ["mul"]
+    assert [e["item"] for e in of_type(events, "item_started")] == ["add", "mul", "mul"]  # add is not redone
+    assert [e["item"] for e in of_type(events, "item_merged")] == ["add", "mul"]
+    assert of_type(events, "company_resumed")[0]["after_events"] == len(before)
+    assert [e["seq"] for e in events] == list(range(len(events)))  # one log, appended to
+    assert (workspace / "mul.py").exists() and (workspace / "add.py").exists()

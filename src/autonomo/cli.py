@@ -17,6 +17,7 @@ from autonomo.events import EventLog, Ledger, find_run, list_runs, new_run_id, r
 
 if TYPE_CHECKING:
     from autonomo.agent.loop import Agent, Budget, RunResult
+    from autonomo.company.orchestrator import CompanyBudget
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="autonomo: an agent that works on its own.")
 err = Console(stderr=True)
@@ -94,16 +95,20 @@ def resume(
     workspace: WorkspaceOpt = Path("."),
     home: HomeOpt = None,
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
+    company: Annotated[bool, typer.Option("--company", help="RUN is a company run (`autonomo company`)")] = False,
 ) -> None:
     """Continue a run that was killed or crashed, from its event log."""
     from autonomo.agent.loop import Budget
     from autonomo.models.scripted import ScriptedModel
 
     try:
-        run_dir = find_run(log_home(workspace, home), run_ref)
+        run_dir = find_run(log_home(workspace, home), run_ref, "company" if company else "runs")
     except LookupError as exc:
         raise fail(str(exc)) from None
     events = list(read_events(run_dir / "events.jsonl"))
+    if company:
+        resume_company(run_dir, events)
+        return
     started = next((e for e in events if e["type"] == "run_started"), None)
     if started is None or "config" not in started:
         raise fail(f"{run_dir} holds no resumable run (no run_started event with its config)")
@@ -202,12 +207,7 @@ def company(
     ray: Annotated[str | None, typer.Option(help="run engineers as tasks on the Ray cluster at this address")] = None,
 ) -> None:
     """Build REQUEST in WORKSPACE with a planner, engineers in parallel, a reviewer and QA."""
-    from autonomo.company.backends import local_backend, ray_backend
-    from autonomo.company.git import GitError
-    from autonomo.company.orchestrator import Company, CompanyBudget
-    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
-    from autonomo.models import ModelError, ModelSpecError, load_model
-    from autonomo.models.weights import WeightsError
+    from autonomo.company.orchestrator import CompanyBudget
 
     problem = goal_problem(request)
     if problem:
@@ -215,35 +215,56 @@ def company(
     if not workspace.is_dir() or not writable(workspace):
         raise fail(f"workspace {workspace} is not a writable directory")
     workspace = workspace.resolve()
+    budget = CompanyBudget(usd=budget_usd, tokens=budget_tokens, agent_usd=agent_usd, agent_steps=agent_steps)
+    config = {"model": model, "api_base": api_base, "workers": workers, "attempts": attempts, "sandbox": sandbox}
+    run_dir = workspace / ".autonomo" / "company" / new_run_id()
+    run_company(workspace, run_dir, config, budget, ray, lambda c: c.run(request))
+
+
+def resume_company(run_dir: Path, events: list[dict]) -> None:
+    from autonomo.company.orchestrator import CompanyBudget
+
+    started = next((e for e in events if e["type"] == "company_started"), None)
+    if started is None or "sandbox" not in started:
+        raise fail(f"{run_dir} holds no resumable company run (no company_started event with its settings)")
+    finished = next((e for e in events if e["type"] == "company_finished"), None)
+    if finished is not None:
+        raise fail(f"company run {run_dir.name} already finished ({finished['outcome']})")
+    config = {k: started[k] for k in ("model", "api_base", "workers", "attempts", "sandbox")}
+    budget = CompanyBudget(**started["budget"])
+    workspace = Path(started["workspace"])
+    run_company(workspace, run_dir, config, budget, started.get("ray"), lambda c: c.resume(events))
+
+
+def run_company(
+    workspace: Path, run_dir: Path, config: dict, budget: CompanyBudget, ray: str | None, work: Callable
+) -> None:
+    """Builds the company a run's settings describe and runs ``work`` on it; any problem with the settings is bad
+    input (exit 2); the exit code says whether the product was delivered."""
+    from autonomo.company.backends import local_backend, ray_backend
+    from autonomo.company.git import GitError
+    from autonomo.company.orchestrator import Company
+    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
+    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models.weights import WeightsError
+
     try:
-        Sandbox(workspace, kind=sandbox)
-        chat_model = load_model(model, api_base=api_base)
+        Sandbox(workspace, kind=config["sandbox"])
+        chat_model = load_model(config["model"], api_base=config["api_base"])
     except (SandboxUnavailable, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
         raise fail(str(exc)) from None
     try:
         backend = ray_backend(ray) if ray else local_backend
     except (RuntimeError, ConnectionError, ValueError) as exc:
         raise fail(f"cannot join the Ray cluster at {ray}: {exc}") from None
-    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+    log = EventLog(run_dir)
     log.subscribe(company_line)
-    budget = CompanyBudget(usd=budget_usd, tokens=budget_tokens, agent_usd=agent_usd, agent_steps=agent_steps)
-    company = Company(
-        workspace,
-        log,
-        model,
-        chat_model,
-        workers=workers,
-        attempts=attempts,
-        budget=budget,
-        sandbox=sandbox,
-        api_base=api_base,
-        backend=backend,
-    )
+    company = Company(workspace, log, chat_model=chat_model, budget=budget, backend=backend, ray=ray, **config)
     try:
-        result = company.run(request)
+        result = work(company)
     except GitError as exc:  # a workspace git cannot work with (a detached HEAD, say)
         raise fail(str(exc)) from None
-    err.print(f"[dim]log: {log.path}[/]")
+    err.print(f"[dim]log: {log.path} · resume with: autonomo resume --company {log.run_id} -w {workspace}[/]")
     raise typer.Exit(0 if result.outcome == "delivered" else 1)
 
 

@@ -21,6 +21,7 @@ class ItemState:
     finished: dict[int, Event] = field(default_factory=dict)
     worktrees: list[str] = field(default_factory=list)  # every round's, to clean up
     waits_for: list[str] = field(default_factory=list)  # items to be merged or given up before the next round
+    review_branch: str = ""
 
     def round_attempts(self) -> list[Event]:
         return [self.finished[k] for k in sorted(self.finished)]
@@ -64,7 +65,11 @@ class Board:
             state.started, state.finished = {}, {}
             state.waits_for = event.get("waits_for", [])
         elif kind == "review_started":
-            self.items[event["item"]].state = "review"
+            state = self.items[event["item"]]
+            state.state, state.review_branch = "review", event["branch"]
+        elif kind == "item_interrupted":  # the process died while it was worked on: again, in the same round
+            state = self.items[event["item"]]
+            state.state, state.started, state.finished = "todo", {}, {}
         elif kind == "item_merged":
             self.items[event["item"]].state = "merged"
         elif kind == "qa_report":

@@ -46,6 +46,21 @@ class Repo:
         self.commit_all(self.root, "the workspace before the company started", allow_empty=True)
         return self.head()
 
+    def recover(self) -> None:
+        """After a kill: a merge cut short is undone, worktrees whose folders are gone are forgotten, and the
+        branch checked out is the main line again."""
+        if (self.root / ".git" / "MERGE_HEAD").exists():
+            self.git("merge", "--abort", check=False)
+        self.git("worktree", "prune")
+        self.main = self.git("symbolic-ref", "--short", "HEAD").strip()
+
+    def merged(self, branch: str) -> bool:
+        """Whether the main line already holds ``branch``."""
+        if not branch:
+            return False
+        is_ancestor = ["git", "merge-base", "--is-ancestor", branch, self.main]
+        return subprocess.run(is_ancestor, cwd=self.root, capture_output=True, timeout=120).returncode == 0
+
     def head(self, ref: str = "HEAD") -> str:
         return self.git("rev-parse", ref).strip()
 

@@ -20,7 +20,7 @@ from autonomo.company.git import Repo
 from autonomo.company.jobs import Job, JobResult
 from autonomo.company.plan import Check, Plan, PlanError, WorkItem, parse_plan, planner_messages
 from autonomo.computer.sandbox import Sandbox
-from autonomo.events import EventLog
+from autonomo.events import Event, EventLog
 from autonomo.models import Model, ModelError, Usage
 
 PLAN_TRIES = 3
@@ -68,16 +68,18 @@ class Company:
         api_base: str | None = None,
         backend: Backend = local_backend,
         scripts: dict[str, list[list[dict]]] | None = None,
+        ray: str | None = None,
     ) -> None:
         """``model``: the spec engineers load (in their own process under Ray); ``chat_model``: the same model
-        here, for the planner and the reviewer. ``scripts``: scripted engineer runs per item, in order (tests)."""
+        here, for the planner and the reviewer. ``scripts``: scripted engineer runs per item, in order (tests).
+        ``ray``: the address ``backend`` runs on, kept in the log for resume."""
         self.workspace = workspace.resolve()
         self.log = log
         self.model, self.chat_model, self.api_base = model, chat_model, api_base
         self.workers, self.attempts = workers, attempts
         self.budget = budget or CompanyBudget()
         self.sandbox = sandbox
-        self.backend = backend
+        self.backend, self.ray = backend, ray
         self.scripts = {k: list(v) for k, v in (scripts or {}).items()}
         self.repo = Repo(self.workspace)
         self.board = Board()
@@ -90,25 +92,59 @@ class Company:
     def run(self, request: str) -> CompanyResult:
         return asyncio.run(self._run(request))
 
+    def resume(self, events: list[Event]) -> CompanyResult:
+        """Continues a company that was killed, from its log: the board is folded from the events; an item whose
+        engineers or review died with the process goes again (a merge that did happen is recorded)."""
+        return asyncio.run(self._resume(events))
+
     async def _run(self, request: str) -> CompanyResult:
-        # Threads for engineers (local mode) and reviewers: the default pool has only a few, whatever --workers says.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=2 * self.workers + 2))
+        self._threads()
         base = self.repo.init()
         self.log.emit(
             "company_started",
             request=request,
             workspace=str(self.workspace),
             model=self.model,
+            api_base=self.api_base,
             workers=self.workers,
             attempts=self.attempts,
             budget=vars(self.budget),
+            sandbox=self.sandbox,
+            ray=self.ray,
             base=base,
         )
+        return await self._plan_and_work(request)
+
+    async def _resume(self, events: list[Event]) -> CompanyResult:
+        self._threads()
+        self.repo.recover()
+        for event in events:
+            self.board.add(event)
+        self.log.emit("company_resumed", after_events=len(events))
+        planned = next((e for e in events if e["type"] == "plan_made"), None)
+        if planned is None:
+            return await self._plan_and_work(next(e for e in events if e["type"] == "company_started")["request"])
+        self.acceptance = [Check.model_validate(c) for c in planned["acceptance"]]
+        for item_id, state in self.board.items.items():
+            if state.state == "review" and self.repo.merged(state.review_branch):
+                self.log.emit("item_merged", item=item_id, commit=self.repo.head(self.repo.main))
+            elif state.state == "review" or (state.state == "working" and len(state.finished) < len(state.started)):
+                self.log.emit("item_interrupted", item=item_id, was=state.state)
+        return await self._work()
+
+    def _threads(self) -> None:
+        # Threads for engineers (local mode) and reviewers: the default pool has only a few, whatever --workers says.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=2 * self.workers + 2))
+
+    async def _plan_and_work(self, request: str) -> CompanyResult:
         try:
             plan = self._plan(request)
         except (PlanError, ModelError) as exc:
             return self._finish("planning_failed", str(exc))
         self.acceptance = plan.acceptance
+        return await self._work()
+
+    async def _work(self) -> CompanyResult:
         jobs: dict[asyncio.Future[JobResult], str] = {}  # engineers at work, by item
         reviews: dict[asyncio.Future[tuple[bool, str, Usage]], tuple[str, str]] = {}  # item, branch
         stop = None

@@ -88,25 +88,26 @@ def drop_torn_tail(path: Path) -> None:
             f.truncate(end)
 
 
-def runs_dir(home: Path) -> Path:
-    return home / "runs"
+def runs_dir(home: Path, folder: str = "runs") -> Path:
+    """Agent runs live in ``runs``, company runs in ``company``."""
+    return home / folder
 
 
-def list_runs(home: Path) -> list[Path]:
+def list_runs(home: Path, folder: str = "runs") -> list[Path]:
     """Run directories under ``home``, oldest first."""
-    root = runs_dir(home)
+    root = runs_dir(home, folder)
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if (p / EVENTS_FILE).is_file())
 
 
-def find_run(home: Path, ref: str) -> Path:
+def find_run(home: Path, ref: str, folder: str = "runs") -> Path:
     """A run by id, unique id prefix, or ``last``."""
-    runs = list_runs(home)
+    runs = list_runs(home, folder)
     if ref == "last" and runs:
         return runs[-1]
     matches = [p for p in runs if p.name == ref] or [p for p in runs if p.name.startswith(ref)]
     if len(matches) != 1:
         found = "no run" if not matches else f"{len(matches)} runs"
-        raise LookupError(f"{found} matches {ref!r} under {runs_dir(home)}")
+        raise LookupError(f"{found} matches {ref!r} under {runs_dir(home, folder)}")
     return matches[0]
