@@ -231,9 +231,9 @@ def test_a_failing_draft_is_redrafted_seeing_the_failure(workspace):
     result, events = run_scripted(workspace, model, protected=("test_calc.py",))
     assert result.outcome == "completed" and result.tests_passed
     first, second = (m[1]["content"] for m in model.prompts)
-    assert "tests fail" not in first and "complete new content of calc.py" in first
-    assert "With these files the tests fail" in second and "assert -1 == 5" in second  # the pytest output
-    assert BAD_CALC in second  # the current file, not the stub
+    assert "failed the tests" not in first and "complete new content of calc.py" in first
+    assert "An earlier version failed the tests" in second and "assert -1 == 5" in second  # the pytest output
+    assert "pass" in second and BAD_CALC not in second  # the files as they were: shown, it would be copied out
     assert [e["step"] for e in of_type(events, "model_call") if e.get("draft")] == [1, 2]
 
 

@@ -207,10 +207,8 @@ class Agent:
             for _ in range(self.redrafts):
                 if report is None or report.passed or report.command is None:
                     break
-                workspace = self.tools.workspace
-                # Sampled hot: seen the failure, a greedy model still tends to write what it wrote before.
-                with hotter(self.model, EXPLORE_TEMPERATURE):
-                    report = self._draft(goal, shown_files(workspace, snapshot(workspace)), report) or report
+                with hotter(self.model, EXPLORE_TEMPERATURE):  # greedy, it would write the same draft again
+                    report = self._draft(goal, shown, report) or report
         return self._loop()
 
     def _resume_pending(self, events: list[Event]) -> tuple[str, str, TestReport | None]:
@@ -243,7 +241,7 @@ class Agent:
 
     def _draft(self, goal: str, files: dict[str, str], failing: TestReport | None = None) -> TestReport | None:
         """One free-form completion whose code blocks are written as create calls (see draft.py); a redraft when
-        ``failing`` holds the tests that the current files fail. Returns the tests' result after the writes, or
+        ``failing`` holds how an earlier draft failed the tests. Returns the tests' result after the writes, or
         None when nothing was written."""
         chat = getattr(self.model, "chat", None)
         if chat is None:
