@@ -261,3 +261,34 @@ def test_a_killed_company_resumes_from_its_log(workspace):
     assert of_type(events, "company_resumed")[0]["after_events"] == len(before)
     assert [e["seq"] for e in events] == list(range(len(events)))  # one log, appended to
     assert (workspace / "mul.py").exists() and (workspace / "add.py").exists()
+
+
+def test_a_merge_the_kill_left_unlogged_is_found_in_git(workspace):
+    from autonomo.company.git import Repo
+
+    repo = Repo(workspace)
+    repo.init()
+    tree = repo.worktree(workspace / ".autonomo" / "worktrees" / "add-r0a0", "item/add/r0a0")
+    (tree / "add.py").write_text("def add(a, b):\n    return a + b\n")
+    repo.commit_all(tree, "add")
+    assert repo.merge("item/add/r0a0", "merge add").ok  # then the process died, before logging it
+    check = 'python -c "from add import add; print(add(2, 3))"'
+    events = [
+        {"seq": 0, "type": "company_started", "request": "maths"},
+        {"seq": 1, "type": "plan_made", "items": [item("add", check, "5")], "acceptance": []},
+        {
+            "seq": 2,
+            "type": "item_started",
+            "item": "add",
+            "attempt": 0,
+            "branch": "item/add/r0a0",
+            "worktree": str(tree),
+        },
+        {"seq": 3, "type": "item_attempt_finished", "item": "add", "attempt": 0, "verified": True},
+        {"seq": 4, "type": "review_started", "item": "add", "attempt": 0, "branch": "item/add/r0a0"},
+    ]
+    log = EventLog(workspace / ".autonomo" / "company" / "c1")
+    result = Company(workspace, log, "scripted", ScriptedModel([]), sandbox=sandbox_kind()).resume(events)
+    assert result.outcome == "delivered", result.summary
+    new = list(read_events(log.path))
+    assert [e["type"] for e in new][:2] == ["company_resumed", "item_merged"] and not of_type(new, "item_started")
