@@ -43,7 +43,7 @@ MAX_REPEATS = 3  # the same call with the same result this often: a greedy model
 # repeat itself again (measured: the same no-op edit three times in a row on Exercism's bob and isogram).
 EXPLORE_TEMPERATURE = 0.7
 REPEAT_NOTE = "\n[You made this exact call before, with this result. Try something else.]"
-REDRAFTS = 3  # drafts after the first, while the tests fail (see draft.py)
+REDRAFTS = 5  # drafts after the first, while the tests fail (see draft.py); about 10 s each on Exercism
 SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
 
