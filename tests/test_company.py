@@ -190,6 +190,22 @@ def test_an_existing_repository_keeps_its_branch(workspace):
     assert (workspace / "README").exists()
 
 
+def test_an_item_checked_through_its_dependents_work_takes_that_work_over(workspace):
+    # The plan puts the command-line check on core, though the cli item (which depends on core) builds the CLI.
+    run = "python -m calc 2 3"
+    items = [item("core", run, "5"), item("cli", run, "5", depends_on=["core"])]
+    acceptance = [{"command": run, "expect": "5", "item": "cli"}]
+    core = create("calc/core.py", "def add(a, b):\n    return a + b\n")
+    cli = create("calc/__main__.py", "import sys\nfrom calc.core import add\nprint(add(*map(int, sys.argv[1:])))\n")
+    scripts = {"engineer:core": [engineer(core), engineer(core, cli)]}
+    result, events = run_company(workspace, [plan(items, acceptance), APPROVE], scripts)
+    assert result.outcome == "delivered", result.summary
+    assert result.items == {"core": "merged", "cli": "combined"}
+    (combined,) = of_type(events, "items_combined")
+    assert combined["absorbed"] == ["cli"] and combined["item"]["title"] == "build core; build cli"
+    assert [e["item"] for e in of_type(events, "item_started")] == ["core", "core"]
+
+
 def test_a_failed_item_never_waits_for_an_item_that_needs_it():
     from autonomo.company.board import Board
 

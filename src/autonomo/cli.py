@@ -279,6 +279,7 @@ def company_line(event: dict) -> None:
         "merge_conflict": lambda e: f"{e['item']}: merge conflict in {', '.join(e['files'])}",
         "item_merged": lambda e: f"{e['item']}: merged",
         "item_reopened": lambda e: f"{e['item']}: sent back: {e['reason'][:120]}",
+        "items_combined": lambda e: f"{e['item']['id']}: takes over the work of {', '.join(e['absorbed'])}",
         "item_failed": lambda e: f"{e['item']}: given up: {e['reason'][:120]}",
         "qa_report": lambda e: f"QA: {e['checks'] - len(e['failures'])}/{e['checks']} checks pass",
         "budget_stop": lambda e: f"budget: {e['reason']}",

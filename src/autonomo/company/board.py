@@ -14,7 +14,7 @@ from autonomo.events import Event
 @dataclass
 class ItemState:
     item: WorkItem
-    state: str = "todo"  # todo | working | review | merged | failed
+    state: str = "todo"  # todo | working | review | merged | failed | combined (into another item)
     rounds: int = 0  # times the item was sent back
     notes: list[str] = field(default_factory=list)  # why, for the next engineer
     started: dict[int, Event] = field(default_factory=dict)  # this round's attempts
@@ -22,6 +22,7 @@ class ItemState:
     worktrees: list[str] = field(default_factory=list)  # every round's, to clean up
     waits_for: list[str] = field(default_factory=list)  # items to be merged or given up before the next round
     review_branch: str = ""
+    into: str = ""  # the item this one was combined into
 
     def round_attempts(self) -> list[Event]:
         return [self.finished[k] for k in sorted(self.finished)]
@@ -67,6 +68,13 @@ class Board:
         elif kind == "review_started":
             state = self.items[event["item"]]
             state.state, state.review_branch = "review", event["branch"]
+        elif kind == "items_combined":
+            self.items[event["item"]["id"]].item = WorkItem.model_validate(event["item"])
+            for gone in event["absorbed"]:
+                self.items[gone].state, self.items[gone].into = "combined", event["item"]["id"]
+            for state in self.items.values():
+                deps = [event["item"]["id"] if d in event["absorbed"] else d for d in state.item.depends_on]
+                state.item.depends_on = [d for d in dict.fromkeys(deps) if d != state.item.id]
         elif kind == "item_interrupted":  # the process died while it was worked on: again, in the same round
             state = self.items[event["item"]]
             state.state, state.started, state.finished = "todo", {}, {}
@@ -100,10 +108,21 @@ class Board:
             more = {i for i, n in needs.items() if n & blocked} - blocked
             blocked |= more
             grew = bool(more)
-        return [i for i, s in self.items.items() if i not in blocked and s.state not in ("merged", "failed")]
+        return [
+            i for i, s in self.items.items() if i not in blocked and s.state not in ("merged", "failed", "combined")
+        ]
 
     def all_merged(self) -> bool:
-        return all(s.state == "merged" for s in self.items.values())
+        return all(s.state in ("merged", "combined") for s in self.items.values())
+
+    def owner(self, item_id: str) -> str:
+        """The item that now answers for ``item_id``: itself, or the one it was combined into."""
+        while item_id in self.items and self.items[item_id].into:
+            item_id = self.items[item_id].into
+        return item_id
+
+    def open_dependents(self, item_id: str) -> list[str]:
+        return [i for i, s in self.items.items() if item_id in s.item.depends_on and s.state == "todo"]
 
     def failed(self) -> list[str]:
         return [i for i, s in self.items.items() if s.state == "failed"]

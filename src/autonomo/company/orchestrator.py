@@ -276,14 +276,7 @@ class Company:
         state = self.board.items[item_id]
         winner = next((a for a in state.round_attempts() if a["verified"]), None)
         if winner is None:
-            # Planners miss dependencies: an item whose checks use another item's work cannot pass before that
-            # work is merged (seen on the embedded model: a converter's core checked through the CLI item's
-            # command). So a failed item waits for the open items it could need, then goes again.
-            waits = self.board.open_items_for(item_id)
-            reason = "no attempt passed the item's checks: " + state.last_outcomes()
-            if waits:
-                reason += f"; it waits for {', '.join(waits)} to be done first, as its checks may need their work"
-            self._reopen(item_id, reason, waits)
+            self._replan(item_id, "no attempt passed the item's checks: " + state.last_outcomes())
             return None
         tree = Path(self.board.worktree(item_id, winner["attempt"]))
         branch = self.board.branch(item_id, winner["attempt"])
@@ -335,7 +328,7 @@ class Company:
         A failure goes back on the board: to the item it belongs to, or as a new fix item."""
         failures = []
         checks = [(c, c.item) for c in self.acceptance] + [
-            (c, i) for i, s in self.board.items.items() for c in s.item.checks
+            (c, i) for i, s in self.board.items.items() if s.state != "combined" for c in s.item.checks
         ]
         for check, owner in checks:
             box = Sandbox(self.workspace, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=(self.home,))
@@ -350,8 +343,9 @@ class Company:
                 f"QA ran `{failure['command']}` on main and it failed "
                 f"(expected {failure['expect']!r}):\n{failure['output']}"
             )
-            if failure["item"] in self.board.items:
-                self._reopen(failure["item"], note)
+            owner = self.board.owner(failure["item"])
+            if owner in self.board.items:
+                self._reopen(owner, note)
             else:
                 fix = WorkItem(
                     id=f"qa-fix-{self.board.qa_rounds}-{n}",
@@ -361,6 +355,34 @@ class Company:
                 )
                 self.log.emit("item_added", item=fix.model_dump(), reason="QA failure")
         return not failures
+
+    def _replan(self, item_id: str, reason: str) -> None:
+        """Sends back an item no attempt could pass. Planners miss dependencies and misplace checks (seen on the
+        embedded model: a converter's core item checked through the command line its dependent item was to
+        build). So the item first waits for the open items it could need; when every open item needs it, it
+        takes over the work of those that depend on it directly, checks included."""
+        waits = self.board.open_items_for(item_id)
+        if waits:
+            reason += f"; it waits for {', '.join(waits)} to be done first, as its checks may need their work"
+            self._reopen(item_id, reason, waits)
+            return
+        absorbed = self.board.open_dependents(item_id)
+        if absorbed and self.board.items[item_id].rounds + 1 < MAX_REOPEN:
+            item = self.board.items[item_id].item
+            parts = [self.board.items[i].item for i in absorbed]
+            combined = item.model_copy(
+                update={
+                    "title": "; ".join([item.title, *(p.title for p in parts)]),
+                    "description": "\n\n".join(filter(None, [item.description, *(p.description for p in parts)])),
+                    "checks": [*item.checks, *(c for p in parts for c in p.checks)],
+                    "depends_on": sorted(
+                        set(item.depends_on).union(*(p.depends_on for p in parts)) - {item_id, *absorbed}
+                    ),
+                }
+            )
+            self.log.emit("items_combined", item=combined.model_dump(), absorbed=absorbed, reason=reason)
+            reason += f"; it now also does the work of {', '.join(absorbed)}, which its checks may need"
+        self._reopen(item_id, reason)
 
     def _reopen(self, item_id: str, reason: str, waits_for: list[str] | None = None) -> None:
         state = self.board.items[item_id]
