@@ -443,3 +443,26 @@ def bench(
         finally:
             write_reports(out, f"{suite}: {', '.join(systems)} on {model}", [t.id for t in task_list])
     console.print(f"report: {out / 'report.md'}")
+
+
+@app.command("robot-train")
+def robot_train(
+    steps: Annotated[int, typer.Option(min=1, help="train until this many environment steps in all")] = 50_000_000,
+    minutes: Annotated[float | None, typer.Option(min=0.1, help="stop (and save) after this long")] = None,
+    envs: Annotated[int, typer.Option(min=1, help="environments stepped per iteration")] = 32,
+    out: Annotated[Path, typer.Option(help="checkpoints, train.jsonl and policy.pt")] = Path("train/g1-walk"),
+) -> None:
+    """Train the humanoid's walking policy (PPO); rerunning the same command resumes from the last checkpoint."""
+    from autonomo.robot.assets import RobotExtraMissing
+
+    try:
+        from autonomo.robot.train import TrainConfig, Trainer
+
+        trainer = Trainer(out, TrainConfig(envs=envs))
+        resumed = trainer.resume()
+    except (RobotExtraMissing, ValueError) as exc:
+        raise fail(str(exc)) from None
+    err.print(f"{'resumed at step ' + str(trainer.global_step) if resumed else 'started'} · device {trainer.device}")
+    last = trainer.train(steps, minutes)
+    Console().print(last, highlight=False)
+    err.print(f"[dim]policy: {out / 'policy.pt'} · log: {out / 'train.jsonl'}[/]")

@@ -1,0 +1,326 @@
+"""PPO for the walking policy (env.py), made to train over many short runs: it checkpoints every few iterations,
+when its time budget runs out and on SIGTERM, and ``--resume`` goes on from the latest checkpoint.
+
+On this project's 2-core machines a full training takes many sessions; the same script uses a GPU for the
+networks where there is one (the simulation stays on the CPU). Each iteration is a line in ``train.jsonl`` beside
+the checkpoints; ``policy.pt`` (the actor and the observation statistics, well under 1 MB) is what the skills load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autonomo.robot.assets import require
+from autonomo.robot.env import ACTED, OBS_SIZE, Randomise, WalkEnv
+from autonomo.robot.scene import Scene
+
+KEEP = 3  # checkpoints kept
+
+
+@dataclass
+class TrainConfig:
+    """Everything that shapes the learning; a checkpoint only resumes under the same config."""
+
+    envs: int = 32
+    horizon: int = 32  # steps per env per iteration
+    epochs: int = 5
+    minibatches: int = 4
+    gamma: float = 0.97
+    lam: float = 0.95
+    clip: float = 0.2
+    lr: float = 3e-4
+    desired_kl: float = 0.01  # the learning rate adapts to keep each update's KL near this
+    entropy: float = 0.005
+    value_coef: float = 1.0
+    max_grad_norm: float = 1.0
+    hidden: list[int] = field(default_factory=lambda: [256, 128, 128])
+    init_std: float = 0.5
+    episode_steps: int = 1000
+    seed: int = 0
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def networks(torch: Any, config: TrainConfig) -> tuple[Any, Any]:
+    def mlp(out: int) -> Any:
+        layers, size = [], OBS_SIZE
+        for h in config.hidden:
+            layers += [torch.nn.Linear(size, h), torch.nn.ELU()]
+            size = h
+        return torch.nn.Sequential(*layers, torch.nn.Linear(size, out))
+
+    return mlp(ACTED), mlp(1)
+
+
+class Normaliser:
+    """Running mean and variance of observations (merged per batch), so inputs stay near unit scale."""
+
+    def __init__(self, size: int) -> None:
+        self.mean, self.var, self.count = np.zeros(size), np.ones(size), 1e-4
+
+    def update(self, batch: np.ndarray) -> None:
+        mean, var, n = batch.mean(0), batch.var(0), len(batch)
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * n / total
+        self.var = (self.var * self.count + var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return np.clip((obs - self.mean) / np.sqrt(self.var + 1e-8), -5.0, 5.0).astype(np.float32)
+
+    def state(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.mean, self.var, self.count = np.array(state["mean"]), np.array(state["var"]), state["count"]
+
+
+class Trainer:
+    def __init__(self, out: Path, config: TrainConfig | None = None, scene: Scene | None = None) -> None:
+        self.torch = torch = require("torch")
+        self.out = out
+        self.config = config = config or TrainConfig()
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cpu":
+            torch.set_num_threads(1)  # small networks: more threads only fight the simulation for the cores
+        out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(config.seed)
+        self.actor, self.critic = (n.to(self.device) for n in networks(torch, config))
+        self.log_std = torch.nn.Parameter(torch.full((ACTED,), math.log(config.init_std), device=self.device))
+        params = [*self.actor.parameters(), *self.critic.parameters(), self.log_std]
+        self.optimizer = torch.optim.Adam(params, lr=config.lr)
+        self.lr = config.lr
+        self.normaliser = Normaliser(OBS_SIZE)
+        self.iteration = 0
+        self.global_step = 0
+        self.scene = scene
+        self.stop_requested = False
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+
+    def save(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        state = {
+            "config": asdict(self.config),
+            "digest": self.config.digest(),
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "log_std": self.log_std.detach().cpu(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr": self.lr,
+            "normaliser": self.normaliser.state(),
+            "torch_rng": self.torch.get_rng_state(),
+        }
+        path = self.out / f"ckpt_{self.iteration:07d}.pt"
+        atomic_save(self.torch, state, path)
+        for old in sorted(self.out.glob("ckpt_*.pt"))[:-KEEP]:
+            old.unlink()
+        atomic_save(self.torch, self.policy_state(), self.out / "policy.pt")
+        return path
+
+    def policy_state(self) -> dict[str, Any]:
+        """What acting needs: the actor, its layout and the observation statistics."""
+        actor = {k: v.cpu() for k, v in self.actor.state_dict().items()}
+        return {"actor": actor, "hidden": self.config.hidden, "normaliser": self.normaliser.state(),
+                "iteration": self.iteration, "global_step": self.global_step}  # fmt: skip
+
+    def resume(self) -> bool:
+        """Loads the latest checkpoint in ``out``; False when there is none. One made under another config is
+        refused: its numbers would not mean the same thing."""
+        found = sorted(self.out.glob("ckpt_*.pt"))
+        if not found:
+            return False
+        state = self.torch.load(found[-1], map_location=self.device, weights_only=False)
+        if state["digest"] != self.config.digest():
+            raise ValueError(f"{found[-1]} was made with another training config: {state['config']}")
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        with self.torch.no_grad():
+            self.log_std.copy_(state["log_std"].to(self.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr = state["lr"]
+        self.normaliser.load(state["normaliser"])
+        self.torch.set_rng_state(state["torch_rng"])
+        self.iteration, self.global_step = state["iteration"], state["global_step"]
+        return True
+
+    # -- training ------------------------------------------------------------------------------------------
+
+    def train(self, steps: int, minutes: float | None = None, save_every: int = 20) -> dict[str, Any]:
+        """Trains until ``global_step`` reaches ``steps``, the time budget ends or SIGTERM comes; saves then."""
+        config = self.config
+        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        # Episodes start afresh on every run; seeding from the iteration keeps a resumed run reproducible.
+        envs = [
+            WalkEnv(self.scene, seed=config.seed * 100_003 + self.iteration * 1009 + i, randomise=Randomise())
+            for i in range(config.envs)
+        ]
+        obs = np.stack([e.reset() for e in envs])
+        deadline = time.monotonic() + 60 * minutes if minutes else math.inf
+        last: dict[str, Any] = {}
+        try:
+            while self.global_step < steps and not self.stop_requested and time.monotonic() < deadline:
+                start = time.monotonic()
+                batch, obs, stats = self._rollout(envs, obs)
+                last = {**stats, **self._update(batch), "iteration": self.iteration + 1}
+                self.iteration += 1
+                self.global_step += config.envs * config.horizon
+                last.update(global_step=self.global_step, steps_per_s=round(config.envs * config.horizon /
+                            (time.monotonic() - start)), lr=self.lr)  # fmt: skip
+                with open(self.out / "train.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(last) + "\n")
+                if self.iteration % save_every == 0:
+                    self.save()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.save()
+        return last
+
+    def _request_stop(self, *_: Any) -> None:
+        self.stop_requested = True
+
+    def _rollout(self, envs: list[WalkEnv], obs: np.ndarray) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
+        torch, config = self.torch, self.config
+        n, t_max = config.envs, config.horizon
+        raw = np.zeros((t_max, n, OBS_SIZE), np.float32)
+        actions = np.zeros((t_max, n, ACTED), np.float32)
+        means = np.zeros((t_max, n, ACTED), np.float32)
+        logps, values = np.zeros((t_max, n), np.float32), np.zeros((t_max + 1, n), np.float32)
+        rewards, dones = np.zeros((t_max, n), np.float32), np.zeros((t_max, n), np.float32)
+        falls, episodes, track = 0, 0, []
+        for t in range(t_max):
+            raw[t] = obs
+            with torch.no_grad():
+                x = torch.as_tensor(self.normaliser(obs), device=self.device)
+                mean = self.actor(x)
+                dist = torch.distributions.Normal(mean, self.log_std.exp())
+                action = dist.sample()
+                logps[t] = dist.log_prob(action).sum(-1).cpu().numpy()
+                means[t] = mean.cpu().numpy()
+                values[t] = self.critic(x).squeeze(-1).cpu().numpy()
+            actions[t] = action.cpu().numpy()
+            for i, env in enumerate(envs):
+                o, r, fell, _ = env.step(actions[t, i])
+                track.append(float(np.linalg.norm(env.command[:2] - env.data.sensordata[env.linvel][:2])))
+                timeout = env.steps >= config.episode_steps
+                if timeout and not fell:  # cut off by the clock, not by a fall: the future still counts
+                    with torch.no_grad():
+                        x = torch.as_tensor(self.normaliser(o[None]), device=self.device)
+                        r += config.gamma * float(self.critic(x))
+                rewards[t, i], dones[t, i] = r, float(fell or timeout)
+                falls += fell
+                if fell or timeout:
+                    episodes += 1
+                    o = env.reset()
+                obs[i] = o
+        with torch.no_grad():
+            x = torch.as_tensor(self.normaliser(obs), device=self.device)
+            values[t_max] = self.critic(x).squeeze(-1).cpu().numpy()
+        advantages = np.zeros_like(rewards)
+        gae = np.zeros(n, np.float32)
+        for t in reversed(range(t_max)):
+            alive = 1.0 - dones[t]
+            delta = rewards[t] + config.gamma * values[t + 1] * alive - values[t]
+            gae = delta + config.gamma * config.lam * alive * gae
+            advantages[t] = gae
+        self.normaliser.update(raw.reshape(-1, OBS_SIZE))
+        batch = {
+            "obs": raw.reshape(-1, OBS_SIZE), "actions": actions.reshape(-1, ACTED), "logps": logps.reshape(-1),
+            "means": means.reshape(-1, ACTED),
+            "advantages": advantages.reshape(-1), "returns": (advantages + values[:-1]).reshape(-1),
+        }  # fmt: skip
+        stats = {"reward_per_step": round(float(rewards.mean()), 4), "falls": falls, "episodes_ended": episodes,
+                 "speed_error": round(float(np.mean(track)), 4)}  # fmt: skip
+        return batch, obs, stats
+
+    def _update(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        torch, config = self.torch, self.config
+        obs = torch.as_tensor(self.normaliser(batch["obs"]), device=self.device)
+        actions = torch.as_tensor(batch["actions"], device=self.device)
+        old_logps = torch.as_tensor(batch["logps"], device=self.device)
+        old_means = torch.as_tensor(batch["means"], device=self.device)
+        old_std = self.log_std.detach().exp()
+        adv = torch.as_tensor(batch["advantages"], device=self.device)
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        returns = torch.as_tensor(batch["returns"], device=self.device)
+        size = len(obs) // config.minibatches
+        kls, losses = [], []
+        for _ in range(config.epochs):
+            order = torch.randperm(len(obs), device=self.device)
+            for k in range(config.minibatches):
+                idx = order[k * size : (k + 1) * size]
+                dist = torch.distributions.Normal(self.actor(obs[idx]), self.log_std.exp())
+                logp = dist.log_prob(actions[idx]).sum(-1)
+                ratio = (logp - old_logps[idx]).exp()
+                policy_loss = -torch.min(
+                    ratio * adv[idx], ratio.clamp(1 - config.clip, 1 + config.clip) * adv[idx]
+                ).mean()
+                value_loss = (self.critic(obs[idx]).squeeze(-1) - returns[idx]).pow(2).mean()
+                loss = policy_loss + config.value_coef * value_loss - config.entropy * dist.entropy().sum(-1).mean()
+                self.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(
+                    [*self.actor.parameters(), *self.critic.parameters(), self.log_std], config.max_grad_norm
+                )
+                self.optimizer.step()
+                with torch.no_grad():  # KL(old || new) of the two Gaussians, exactly
+                    std = self.log_std.exp()
+                    kl = float(
+                        (
+                            torch.log(std / old_std)
+                            + (old_std**2 + (old_means[idx] - dist.mean) ** 2) / (2 * std**2)
+                            - 0.5
+                        )
+                        .sum(-1)
+                        .mean()
+                    )
+                kls.append(kl)
+                losses.append(float(loss.detach()))
+                # Adaptive learning rate (as rsl_rl does): slower when updates move the policy too far.
+                if kl > 2 * config.desired_kl:
+                    self.lr = max(self.lr / 1.5, 1e-5)
+                elif 0 <= kl < config.desired_kl / 2:
+                    self.lr = min(self.lr * 1.5, 1e-2)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr
+        return {"kl": round(float(np.mean(kls)), 5), "loss": round(float(np.mean(losses)), 4),
+                "std": round(float(self.log_std.detach().exp().mean()), 4)}  # fmt: skip
+
+
+class WalkPolicy:
+    """The trained walking policy, for skills: observation in, action out, on the CPU."""
+
+    def __init__(self, path: Path) -> None:
+        self.torch = torch = require("torch")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.actor, _ = networks(torch, TrainConfig(hidden=state["hidden"]))
+        self.actor.load_state_dict(state["actor"])
+        self.actor.eval()
+        self.normaliser = Normaliser(OBS_SIZE)
+        self.normaliser.load(state["normaliser"])
+        self.trained_steps = state["global_step"]
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        with self.torch.no_grad():
+            return self.actor(self.torch.as_tensor(self.normaliser(obs))).numpy()
+
+
+def atomic_save(torch: Any, state: dict[str, Any], path: Path) -> None:
+    """A kill leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
