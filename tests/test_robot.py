@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import autonomo.robot  # noqa: F401  (before mujoco: it picks offscreen rendering)
+
 pytest.importorskip("mujoco")
 pytest.importorskip("torch")
 
@@ -88,3 +90,60 @@ def test_training_episodes_are_randomised():
     first = env.command.copy()
     env.reset()
     assert np.any(env.command != first) and np.all(np.abs(env.command) <= [1.0, 0.5, 1.0])
+
+
+@pytest.fixture(scope="module")
+def untrained_policy(tmp_path_factory):
+    """A policy that has barely trained: the robot falls with it, which is what the failure paths need."""
+    out = tmp_path_factory.mktemp("policy")
+    Trainer(out, TINY).train(steps=32)
+    return WalkPolicy(out / "policy.pt")
+
+
+def test_arm_ik_puts_a_palm_on_a_point(untrained_policy):
+    from autonomo.robot.env import ACTED
+    from autonomo.robot.skills import Humanoid
+
+    robot = Humanoid(Scene.load("room"), untrained_policy)
+    env = robot.env
+    target = env.data.site_xpos[env.model.site("right_palm").id] + np.array([0.15, -0.05, 0.1])
+    arms = robot._arm_ik({"right": target})
+    env.data.qpos[env.qadr[ACTED:]] = arms  # kinematics only: where the joints put the palm
+    robot.env.mujoco.mj_forward(env.model, env.data)
+    assert robot.palm_gap("right", target) < 0.01
+
+
+def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_policy):
+    from autonomo.agent.loop import Agent, Budget
+    from autonomo.events import EventLog, read_events
+    from autonomo.models.scripted import ScriptedModel
+    from autonomo.robot.tools import SYSTEM, RobotTools
+
+    tools = RobotTools(Scene.load("room"), untrained_policy, tmp_path)
+    steps = [
+        {"tool": "look", "args": {}},
+        {"tool": "walk_to", "args": {"target": "red_box"}},
+        {"tool": "push", "args": {"object": "red_box", "direction": "forward"}},
+        {"tool": "finish", "args": {"summary": "tried"}},
+    ]
+    log = EventLog(tmp_path / ".autonomo" / "runs" / "r1")
+    agent = Agent(ScriptedModel(steps), tools, log, Budget(max_steps=6), system=SYSTEM, show_files=False)
+    result = agent.run("walk to the red box and push it")
+    assert result.outcome == "completed"
+    seen = {e["name"]: e for e in read_events(log.path) if e["type"] == "observation"}
+    assert seen["look"]["ok"] and "red_box: a movable red box at x=2.00, y=0.80" in seen["look"]["output"]
+    assert not seen["walk_to"]["ok"] and "fell over" in seen["walk_to"]["output"]  # measured, not claimed
+    assert not seen["push"]["ok"] and "has fallen" in seen["push"]["output"]
+    started = next(e for e in read_events(log.path) if e["type"] == "run_started")
+    assert started["body"] == "robot:room" and "Workspace files" not in started["messages"][1]["content"]
+    assert tools.save_video().stat().st_size > 1000
+
+
+def test_skill_arguments_are_checked(tmp_path, untrained_policy):
+    from autonomo.robot.tools import RobotTools
+
+    tools = RobotTools(Scene.load("room"), untrained_policy, tmp_path, record=False)
+    assert "no object named 'sofa'" in tools.call("walk_to", {"target": "sofa"}).output
+    assert "unknown direction 'up'" in tools.call("push", {"object": "red_box", "direction": "up"}).output
+    assert "hand must be left or right" in tools.call("reach", {"hand": "third", "target": "1,0,1"}).output
+    assert "fixed in place" in tools.call("push", {"object": "wall", "direction": "forward"}).output

@@ -466,3 +466,46 @@ def robot_train(
     last = trainer.train(steps, minutes)
     Console().print(last, highlight=False)
     err.print(f"[dim]policy: {out / 'policy.pt'} · log: {out / 'train.jsonl'}[/]")
+
+
+@app.command()
+def robot(
+    instruction: Annotated[str, typer.Argument(help="what the robot should do")],
+    scene: Annotated[str, typer.Option(help="a scene file, or a bundled scene: room, corridor, kitchen")] = "room",
+    policy: Annotated[Path | None, typer.Option(help="the walking policy (default: the committed one)")] = None,
+    out: Annotated[Path, typer.Option(help="folder for the run log and the video")] = Path("robot-runs"),
+    model: Annotated[str, typer.Option(help="local | gguf:PATH | PROVIDER/MODEL | scripted:PATH")] = "local",
+    max_steps: Annotated[int, typer.Option(min=1)] = 12,
+    quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
+) -> None:
+    """Drive the simulated humanoid with the agent: skills as tools, the scene's state as observations, and a
+    video of what happened."""
+    from autonomo.agent.loop import Agent, Budget
+    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models.weights import WeightsError
+    from autonomo.robot.assets import RobotExtraMissing
+
+    problem = goal_problem(instruction)
+    if problem:
+        raise fail(problem.replace("goal", "instruction"))
+    try:
+        from autonomo.robot.scene import Scene, SceneError
+        from autonomo.robot.tools import SYSTEM, RobotTools
+        from autonomo.robot.train import POLICY, WalkPolicy
+
+        room = Scene.load(scene)
+        walker = WalkPolicy(policy or POLICY)
+        agent_model = load_model(model)
+    except (RobotExtraMissing, SceneError, ModelSpecError, WeightsError, ModelError, OSError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    run_dir = out.resolve() / new_run_id()
+    run_dir.mkdir(parents=True)
+    tools = RobotTools(room, walker, run_dir)
+    log = EventLog(run_dir / ".autonomo" / "runs" / run_dir.name)
+    agent = Agent(agent_model, tools, log, Budget(max_steps=max_steps), system=SYSTEM, show_files=False)
+    goal = f"{instruction}\n\nWhat you see now:\n{tools.robot.look().output}"
+    try:
+        conclude(log, quiet, lambda: agent.run(goal, config={"scene": scene, "model": model}))
+    finally:
+        video = tools.save_video()
+        err.print(f"[dim]video: {video}[/]")

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from autonomo.agent.draft import code_blocks, draft_messages, editable_files, stop_sequences
-from autonomo.computer.tools import FINISH, SKIP_DIRS, ComputerTools, Observation, TestReport
+from autonomo.body import FINISH, Body, Observation, TestReport
+from autonomo.computer.tools import SKIP_DIRS
 from autonomo.events import Event, EventLog, Ledger
 from autonomo.models.base import (
     ContextOverflow,
@@ -115,23 +116,27 @@ class Agent:
     def __init__(
         self,
         model: Model,
-        tools: ComputerTools,
+        tools: Body,
         log: EventLog,
         budget: Budget | None = None,
         draft: bool = False,
         retry_base: float = 1.0,
         redrafts: int = REDRAFTS,
+        system: str = SYSTEM_PROMPT,
+        show_files: bool = True,
     ) -> None:
         """``draft``: start with one free-form completion that writes whole files (see draft.py), when the model
         can chat and the whole workspace fits in the prompt, and ``redrafts`` more while the tests fail.
         ``retry_base``: seconds before the first retry of a failed model call, doubling after each further
-        failure."""
+        failure. ``system`` and ``show_files`` (list the workspace in the first message) fit the prompt to the
+        body: a robot's workspace holds only its recording."""
         self.model = model
         self.tools = tools
         self.log = log
         self.budget = budget or Budget()
         self.draft = draft
         self.redrafts = redrafts
+        self.system, self.show_files = system, show_files
         self.retry_base = retry_base
         self.ledger = Ledger()
         self.conversation = Conversation()
@@ -151,14 +156,18 @@ class Agent:
             goal=goal,
             workspace=str(workspace),
             model=self.model.name,
-            sandbox=self.tools.sandbox.kind,
+            body=self.tools.kind,
             budget=vars(self.budget),
             draft=self.draft,
             config=config or {},
             snapshot=before,
             messages=[
-                {"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": f"Goal: {goal}\n\nWorkspace files:\n{listing(before, shown)}"},
+                {"role": "system", "content": self.system},
+                {
+                    "role": "user",
+                    "content": f"Goal: {goal}"
+                    + (f"\n\nWorkspace files:\n{listing(before, shown)}" if self.show_files else ""),
+                },
             ],
         )
         return self._finish(before, lambda: self._draft_then_loop(goal, shown, len(shown) == len(before)))

@@ -6,14 +6,14 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autonomo.body import FINISH, Observation, TestReport
 from autonomo.computer.sandbox import Sandbox, truncate
 from autonomo.models.base import ToolSpec
 
-FINISH = "finish"
+__all__ = ["FINISH", "ComputerTools", "Observation", "TestReport", "ToolFailure"]
 # Short tracebacks and a few failures at most: test output fills a small model's context fast.
 PYTEST = "python -m pytest -q -p no:cacheprovider --tb=short --maxfail=3"
 # Folders that never hold the workspace's own tests.
@@ -24,26 +24,6 @@ TEST_FILE = re.compile(r"(^test_.*|.*_test)\.py$")  # pytest's default file patt
 
 class ToolFailure(Exception):
     """A tool could not do what was asked; the message goes back to the model as an error observation."""
-
-
-@dataclass
-class Observation:
-    ok: bool
-    output: str
-
-
-@dataclass
-class TestReport:
-    command: str | None  # None: the workspace has no tests
-    passed: bool
-    exit_code: int | None
-    summary: str
-    output: str
-
-    def status(self) -> str:
-        if self.command is None:
-            return "no tests found"
-        return f"{'passed' if self.passed else 'failed'}: {self.summary}"
 
 
 def pytest_summary(output: str) -> str:
@@ -125,6 +105,10 @@ class ComputerTools:
                 lambda args: Observation(True, str(args.get("summary", ""))),
             ),
         }
+
+    @property
+    def kind(self) -> str:
+        return self.sandbox.kind
 
     @property
     def specs(self) -> list[ToolSpec]:

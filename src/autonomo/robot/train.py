@@ -25,6 +25,7 @@ from autonomo.robot.env import ACTED, OBS_SIZE, Randomise, WalkEnv
 from autonomo.robot.scene import Scene
 
 KEEP = 3  # checkpoints kept
+POLICY = Path(__file__).parent / "policies" / "g1_walk.pt"  # the committed policy the skills load
 
 
 @dataclass
@@ -306,6 +307,8 @@ class WalkPolicy:
 
     def __init__(self, path: Path) -> None:
         self.torch = torch = require("torch")
+        if not path.is_file():
+            raise OSError(f"no walking policy at {path}: train one with autonomo robot-train, or pass --policy")
         state = torch.load(path, map_location="cpu", weights_only=False)
         self.actor, _ = networks(torch, TrainConfig(hidden=state["hidden"]))
         self.actor.load_state_dict(state["actor"])

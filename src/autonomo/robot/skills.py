@@ -1,0 +1,239 @@
+"""Skills: what the brain asks the humanoid to do, each measured in the simulation and reported as success or
+failure with numbers (never as the model's claim).
+
+Walking skills turn a goal into velocity commands for the walking policy (train.py) and run it at 50 Hz. Arm
+skills solve inverse kinematics (mink) for the arm joints while the policy keeps the robot balanced at a zero
+command. A robot that has fallen stays fallen: every later skill fails and says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from autonomo.body import Observation
+from autonomo.robot.assets import require
+from autonomo.robot.env import ACTED, CTRL_DT, WalkEnv
+from autonomo.robot.scene import Scene
+from autonomo.robot.train import WalkPolicy
+
+WALK_TOLERANCE = 0.3  # metres from a walk_to target that count as there
+TURN_TOLERANCE = math.radians(8)
+REACH_TOLERANCE = 0.06  # metres between palm and target
+STANDOFF = 0.45  # metres between an object's edge and the robot's centre when walking up to it
+ARM_JOINTS = 14  # left arm then right arm, 7 each; the actuators after legs and waist
+PALMS = {"left": "left_palm", "right": "right_palm"}
+
+
+def wrap(angle: float) -> float:
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+class Humanoid:
+    def __init__(self, scene: Scene, policy: WalkPolicy, frame: Callable[[WalkEnv], None] | None = None) -> None:
+        """``frame``: called after every control step (to record a video)."""
+        self.scene = scene
+        self.env = WalkEnv(scene)
+        self.obs = self.env.reset()
+        self.policy = policy
+        self.frame = frame
+        self.fell = False
+
+    # -- running the policy --------------------------------------------------------------------------------
+
+    def _run(self, seconds: float, command: Callable[[], tuple[float, float, float]], until=None) -> str:
+        """Walks for up to ``seconds`` under ``command`` (called each step). Returns done, timeout or fell."""
+        for _ in range(round(seconds / CTRL_DT)):
+            self.env.set_command(*command())
+            self.obs, _, fell, _ = self.env.step(self.policy(self.obs))
+            if self.frame:
+                self.frame(self.env)
+            if fell:
+                self.fell = True
+                return "fell"
+            if until and until():
+                return "done"
+        return "timeout"
+
+    def _settle(self, seconds: float = 0.6) -> str:
+        return self._run(seconds, lambda: (0.0, 0.0, 0.0))
+
+    def _fallen(self) -> Observation | None:
+        if self.fell:
+            return Observation(False, "The robot has fallen and cannot act any more.")
+        return None
+
+    # -- where things are ------------------------------------------------------------------------------------
+
+    def position(self, name: str) -> np.ndarray:
+        try:
+            return self.env.object_position(name)
+        except KeyError:
+            names = ", ".join(t.name for t in self.scene.objects)
+            raise ValueError(f"no object named {name!r}; the objects are {names}") from None
+
+    def _relative(self, x: float, y: float) -> tuple[float, float]:
+        """Distance and bearing (radians, left positive) of a point from the robot."""
+        rx, ry, heading = self.env.pose()
+        return math.hypot(x - rx, y - ry), wrap(math.atan2(y - ry, x - rx) - heading)
+
+    def look(self) -> Observation:
+        x, y, heading = self.env.pose()
+        lines = [
+            f"You are at x={x:.2f}, y={y:.2f} (metres), facing {math.degrees(heading):.0f} degrees "
+            "(0 = +x, counter-clockwise)." + (" You have fallen." if self.fell else "")
+        ]
+        for thing in self.scene.objects:
+            p = self.position(thing.name)
+            distance, bearing = self._relative(p[0], p[1])
+            side = "ahead" if abs(math.degrees(bearing)) < 5 else f"{abs(math.degrees(bearing)):.0f} degrees to your "
+            side += "" if abs(math.degrees(bearing)) < 5 else ("left" if bearing > 0 else "right")
+            kind = f"{thing.color if isinstance(thing.color, str) else ''} {thing.shape}".strip()
+            lines.append(
+                f"- {thing.name}: a {'movable' if thing.movable else 'fixed'} {kind} at x={p[0]:.2f}, y={p[1]:.2f}, "
+                f"{distance:.2f} m away, {side}"
+            )
+        return Observation(True, "\n".join(lines))
+
+    # -- walking ---------------------------------------------------------------------------------------------
+
+    def walk_to(self, x: float, y: float, tolerance: float = WALK_TOLERANCE) -> Observation:
+        if fallen := self._fallen():
+            return fallen
+        start, _ = self._relative(x, y)
+
+        def command() -> tuple[float, float, float]:
+            distance, bearing = self._relative(x, y)
+            forward = min(1.0 * distance, 0.8) * max(0.0, math.cos(bearing))
+            side = float(np.clip(0.5 * distance * math.sin(bearing), -0.3, 0.3)) if distance < 1.0 else 0.0
+            return forward, side, float(np.clip(2.0 * bearing, -1.0, 1.0))
+
+        ended = self._run(10 + start / 0.3, command, until=lambda: self._relative(x, y)[0] < 0.6 * tolerance)
+        if ended != "fell":
+            ended = "fell" if self._settle() == "fell" else ended
+        distance, _ = self._relative(x, y)
+        ok = ended != "fell" and distance <= tolerance
+        what = "fell over" if ended == "fell" else "arrived" if ok else "stopped short (time ran out)"
+        return Observation(ok, f"walk_to ({x:.2f}, {y:.2f}): {what}; now {distance:.2f} m from the target.")
+
+    def walk_to_object(self, name: str) -> Observation:
+        """Walks up to an object, stopping in front of it (its edge plus a standoff), facing it."""
+        p = self.position(name)
+        rx, ry, _ = self.env.pose()
+        distance = math.hypot(p[0] - rx, p[1] - ry)
+        reach = self.scene.thing(name).footprint() + STANDOFF
+        if distance <= reach + WALK_TOLERANCE:
+            return self.turn_to_point(p[0], p[1])
+        k = (distance - reach) / distance
+        result = self.walk_to(rx + k * (p[0] - rx), ry + k * (p[1] - ry))
+        if not result.ok:
+            return result
+        turned = self.turn_to_point(p[0], p[1])
+        gap = self._relative(p[0], p[1])[0] - self.scene.thing(name).footprint()
+        return Observation(turned.ok, f"{result.output} {turned.output} {name} is {gap:.2f} m from you.")
+
+    def turn_to(self, heading: float) -> Observation:
+        """Turns on the spot to a heading in radians."""
+        if fallen := self._fallen():
+            return fallen
+
+        def error() -> float:
+            return wrap(heading - self.env.pose()[2])
+
+        ended = self._run(3 + abs(error()) / 0.4, lambda: (0.0, 0.0, float(np.clip(2.0 * error(), -1, 1))),
+                          until=lambda: abs(error()) < TURN_TOLERANCE / 2)  # fmt: skip
+        if ended != "fell":
+            ended = "fell" if self._settle() == "fell" else ended
+        ok = ended != "fell" and abs(error()) <= TURN_TOLERANCE
+        what = "fell over" if ended == "fell" else "done" if ok else "did not get there"
+        return Observation(ok, f"turn_to {math.degrees(heading):.0f} degrees: {what}; now facing "
+                               f"{math.degrees(self.env.pose()[2]):.0f} degrees.")  # fmt: skip
+
+    def turn_to_point(self, x: float, y: float) -> Observation:
+        rx, ry, _ = self.env.pose()
+        return self.turn_to(math.atan2(y - ry, x - rx))
+
+    def stop(self) -> Observation:
+        if fallen := self._fallen():
+            return fallen
+        ended = self._run(1.0, lambda: (0.0, 0.0, 0.0))
+        speed = float(np.linalg.norm(self.env.data.qvel[:2]))
+        ok = ended != "fell" and speed < 0.1
+        return Observation(ok, "fell over" if ended == "fell" else f"stopped; moving at {speed:.2f} m/s.")
+
+    # -- arms ------------------------------------------------------------------------------------------------
+
+    def reach(self, hand: str, target: np.ndarray) -> Observation:
+        """Puts a palm at a point (x, y, z), arms only, while the policy keeps the robot standing."""
+        if fallen := self._fallen():
+            return fallen
+        if hand not in PALMS:
+            return Observation(False, f"hand must be left or right, not {hand!r}")
+        self.env.set_arms(self._arm_ik({hand: np.asarray(target, dtype=float)}))
+        ended = self._run(1.5, lambda: (0.0, 0.0, 0.0))
+        gap = self.palm_gap(hand, target)
+        ok = ended != "fell" and gap <= REACH_TOLERANCE
+        what = "fell over" if ended == "fell" else "reached" if ok else "could not reach"
+        return Observation(ok, f"reach with the {hand} hand: {what}; the palm is {gap:.2f} m from the target.")
+
+    def palm_gap(self, hand: str, target: np.ndarray) -> float:
+        site = self.env.model.site(PALMS[hand]).id
+        return float(np.linalg.norm(self.env.data.site_xpos[site] - np.asarray(target)))
+
+    def _arm_ik(self, targets: dict[str, np.ndarray]) -> np.ndarray:
+        """Arm joint targets that put the palms at ``targets``, the rest of the body where it is now."""
+        mink = require("mink")
+        model, data = self.env.model, self.env.data
+        config = mink.Configuration(model)
+        config.update(data.qpos.copy())
+        tasks = []
+        for hand, point in targets.items():
+            task = mink.FrameTask(PALMS[hand], "site", position_cost=1.0, orientation_cost=0.0)
+            task.set_target(mink.SE3.from_translation(point))
+            tasks.append(task)
+        posture = mink.PostureTask(model, cost=1e-2)
+        posture.set_target_from_configuration(config)
+        tasks.append(posture)
+        arm_dofs = set(int(d) for d in self.env.vadr[ACTED:])
+        frozen = mink.DofFreezingTask(model, dof_indices=[d for d in range(model.nv) if d not in arm_dofs])
+        for _ in range(50):
+            velocity = mink.solve_ik(config, tasks, CTRL_DT, solver="daqp", damping=1e-3, constraints=[frozen])
+            config.integrate_inplace(velocity, CTRL_DT)
+        return config.q[self.env.qadr[ACTED:]].copy()
+
+    def push(self, name: str, heading: float, distance: float = 0.5) -> Observation:
+        """Pushes a movable object ``distance`` metres along ``heading`` (radians): walks behind it, puts both
+        palms on its near side, walks on slowly, and measures how far it moved that way."""
+        if fallen := self._fallen():
+            return fallen
+        thing = self.scene.thing(name)
+        if not thing.movable:
+            return Observation(False, f"{name} is fixed in place and cannot be pushed.")
+        p0 = self.position(name)
+        u = np.array([math.cos(heading), math.sin(heading)])
+        behind = p0[:2] - u * (thing.footprint() + STANDOFF)
+        walked = self.walk_to(float(behind[0]), float(behind[1]))
+        if not walked.ok:
+            return Observation(False, f"push {name}: could not get behind it: {walked.output}")
+        turned = self.turn_to(heading)
+        if not turned.ok:
+            return Observation(False, f"push {name}: could not face the push direction: {turned.output}")
+        p = self.position(name)
+        side = np.array([-u[1], u[0]])
+        near = p[:2] - u * thing.footprint() * 0.9
+        z = float(p[2])
+        self.env.set_arms(self._arm_ik({"left": np.array([*(near + 0.12 * side), z]),
+                                        "right": np.array([*(near - 0.12 * side), z])}))  # fmt: skip
+        ended = self._run(1.0, lambda: (0.0, 0.0, 0.0))
+        if ended != "fell":
+            moved = lambda: float(np.dot(self.position(name)[:2] - p0[:2], u))  # noqa: E731
+            ended = self._run(6 + distance / 0.2, lambda: (0.25, 0.0, 0.0), until=lambda: moved() >= distance)
+        self.env.set_arms(self.env.default[ACTED:])
+        if ended != "fell":
+            ended = "fell" if self._settle() == "fell" else ended
+        moved_by = float(np.dot(self.position(name)[:2] - p0[:2], u))
+        ok = ended != "fell" and moved_by >= 0.7 * distance
+        what = "fell over" if ended == "fell" else "pushed" if ok else "it did not move enough"
+        return Observation(ok, f"push {name}: {what}; it moved {moved_by:.2f} m in the push direction.")
