@@ -22,6 +22,7 @@ import numpy as np
 from autonomo.robot.assets import require
 from autonomo.robot.scene import Scene
 
+TASK_VERSION = 1  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
 CTRL_DT = 0.02
 SUBSTEPS = 10  # of the model's 0.002 s
 ACTED = 15  # legs (12) and waist (3): the first 15 actuators

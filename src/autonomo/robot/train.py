@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from autonomo.robot.assets import require
-from autonomo.robot.env import ACTED, OBS_SIZE, Randomise, WalkEnv
+from autonomo.robot.env import ACTED, OBS_SIZE, TASK_VERSION, Randomise, WalkEnv
 from autonomo.robot.scene import Scene
 
 KEEP = 3  # checkpoints kept
@@ -50,7 +50,9 @@ class TrainConfig:
     seed: int = 0
 
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """Of the config and the task's version: a checkpoint only goes on learning the same thing."""
+        shaped = json.dumps({**asdict(self), "task": TASK_VERSION}, sort_keys=True)
+        return hashlib.sha256(shaped.encode()).hexdigest()[:16]
 
 
 def networks(torch: Any, config: TrainConfig) -> tuple[Any, Any]:
