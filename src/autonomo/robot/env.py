@@ -49,10 +49,13 @@ class Randomise:
 
 
 class WalkEnv:
-    def __init__(self, scene: Scene | None = None, seed: int = 0, randomise: Randomise | None = None) -> None:
+    def __init__(
+        self, scene: Scene | None = None, seed: int = 0, randomise: Randomise | None = None, model: Any = None
+    ) -> None:
+        """``model``: the scene's compiled model, to share between many environments (it holds the meshes)."""
         self.mujoco = require("mujoco")
         self.scene = scene or Scene()
-        self.model = self.scene.build()
+        self.model = model or self.scene.build()
         self.data = self.mujoco.MjData(self.model)
         self.rng = np.random.default_rng(seed)
         self.randomise = randomise

@@ -168,8 +168,9 @@ class Trainer:
         config = self.config
         previous = signal.signal(signal.SIGTERM, self._request_stop)
         # Episodes start afresh on every run; seeding from the iteration keeps a resumed run reproducible.
+        model = (self.scene or Scene()).build()
         envs = [
-            WalkEnv(self.scene, seed=config.seed * 100_003 + self.iteration * 1009 + i, randomise=Randomise())
+            WalkEnv(self.scene, config.seed * 100_003 + self.iteration * 1009 + i, Randomise(), model)
             for i in range(config.envs)
         ]
         obs = np.stack([e.reset() for e in envs])
