@@ -294,14 +294,16 @@ class Trainer:
                     )
                 kls.append(kl)
                 losses.append(float(loss.detach()))
-                # Adaptive learning rate (as rsl_rl does): slower when updates move the policy too far.
-                if kl > 2 * config.desired_kl:
-                    self.lr = max(self.lr / 1.5, 1e-5)
-                elif 0 <= kl < config.desired_kl / 2:
-                    self.lr = min(self.lr * 1.5, 1e-2)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = self.lr
-        return {"kl": round(float(np.mean(kls)), 5), "loss": round(float(np.mean(losses)), 4),
+        # Adaptive learning rate (as rsl_rl does), once per iteration on its mean KL: per minibatch, a small
+        # batch's noisy KL drove the rate to its floor within a few iterations.
+        kl = float(np.mean(kls))
+        if kl > 2 * config.desired_kl:
+            self.lr = max(self.lr / 1.5, 1e-5)
+        elif kl < config.desired_kl / 2:
+            self.lr = min(self.lr * 1.5, 1e-2)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        return {"kl": round(kl, 5), "loss": round(float(np.mean(losses)), 4),
                 "std": round(float(self.log_std.detach().exp().mean()), 4)}  # fmt: skip
 
 
