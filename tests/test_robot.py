@@ -147,3 +147,32 @@ def test_skill_arguments_are_checked(tmp_path, untrained_policy):
     assert "unknown direction 'up'" in tools.call("push", {"object": "red_box", "direction": "up"}).output
     assert "hand must be left or right" in tools.call("reach", {"hand": "third", "target": "1,0,1"}).output
     assert "fixed in place" in tools.call("push", {"object": "wall", "direction": "forward"}).output
+
+
+def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):
+    from autonomo.bench import robot as bench
+    from autonomo.models.scripted import ScriptedModel
+    from autonomo.robot.tools import RobotTools
+
+    tools = RobotTools(Scene.load("room"), untrained_policy, tmp_path, record=False)
+    checks = [
+        ({"kind": "near", "object": "red_box", "within": 0.8}, False),
+        ({"kind": "facing", "object": "red_box", "degrees": 30}, True),  # 22 degrees to the left
+        ({"kind": "heading", "degrees": 0, "within": 5}, True),
+        ({"kind": "region", "min": [-1, -1], "max": [1, 1]}, True),
+        ({"kind": "moved", "object": "red_box", "direction": 0, "distance": 0.3}, False),
+    ]
+    assert [bench.judge(c, tools)[0] for c, _ in checks] == [want for _, want in checks]
+    tools.call("walk_to", {"target": "1,0"})  # the untrained policy falls
+    assert bench.judge(checks[1][0], tools) == (False, "the robot fell")
+
+    assert len(bench.load_suite()) >= 10 and len({c["scene"] for c in bench.load_suite()}) == 3
+    track = bench.tracking(untrained_policy, seeds=1, seconds=3)
+    assert track["falls"] >= 1 and track["real_time_factor"] > 0
+    walked = bench.walk_to(untrained_policy, targets=2)
+    assert walked["success_rate"] == 0.0 and walked["falls"] == 2  # measured: it falls
+    case = bench.load_suite()[:1]
+    model = ScriptedModel([{"tool": "finish", "args": {"summary": "done"}}])
+    result = bench.suite(untrained_policy, model, tmp_path / "suite", cases=case)
+    assert result == {"instructions": 1, "scenes": 1, "passed": 0, "success_rate": 0.0}  # a claim is not a pass
+    assert bench.suite(untrained_policy, model, tmp_path / "suite", cases=case)["instructions"] == 1  # resumed

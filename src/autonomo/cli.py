@@ -509,3 +509,39 @@ def robot(
     finally:
         video = tools.save_video()
         err.print(f"[dim]video: {video}[/]")
+
+
+@app.command("robot-bench")
+def robot_bench(
+    which: Annotated[str, typer.Argument(help="tracking | walk_to | suite")],
+    policy: Annotated[Path | None, typer.Option(help="the walking policy (default: the committed one)")] = None,
+    model: Annotated[str, typer.Option(help="the brain, for suite: local | gguf:PATH | PROVIDER/MODEL")] = "local",
+    out: Annotated[Path, typer.Option(help="results folder")] = Path("bench-results/robot"),
+) -> None:
+    """Benchmarks of the humanoid, judged from the simulator's state (see bench/robot.py)."""
+    import json
+
+    from autonomo.models import ModelError, ModelSpecError, load_model
+    from autonomo.models.weights import WeightsError
+    from autonomo.robot.assets import RobotExtraMissing
+
+    if which not in ("tracking", "walk_to", "suite"):
+        raise fail(f"unknown robot benchmark {which!r}: tracking, walk_to or suite")
+    try:
+        from autonomo.bench import robot as bench
+        from autonomo.robot.train import POLICY, WalkPolicy
+
+        walker = WalkPolicy(policy or POLICY)
+        brain = load_model(model) if which == "suite" else None
+    except (RobotExtraMissing, ModelSpecError, WeightsError, ModelError, OSError) as exc:
+        raise fail(str(exc)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    if which == "tracking":
+        result = bench.tracking(walker)
+    elif which == "walk_to":
+        result = bench.walk_to(walker)
+    else:
+        result = bench.suite(walker, brain, out / "suite", log=lambda line: Console().print(line, highlight=False))
+    result = {"benchmark": which, "policy_steps": walker.trained_steps, **result}
+    (out / f"{which}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    Console().print({k: v for k, v in result.items() if k != "rows"}, highlight=False)

@@ -73,6 +73,16 @@ class Thing(BaseModel):
         """The radius of the circle around its centre that it covers on the floor."""
         return math.hypot(self.size[0], self.size[1]) if self.shape == "box" else self.size[0]
 
+    def nearest(self, x: float, y: float, centre: tuple[float, float]) -> tuple[float, float]:
+        """The point of its outline on the floor nearest to (x, y), for an object now at ``centre`` (boxes stay
+        axis-aligned: a push moves them more than it turns them)."""
+        cx, cy = centre
+        if self.shape == "box":
+            return min(max(x, cx - self.size[0]), cx + self.size[0]), min(max(y, cy - self.size[1]), cy + self.size[1])
+        d = math.hypot(x - cx, y - cy) or 1.0
+        r = min(self.size[0], d)
+        return cx + (x - cx) * r / d, cy + (y - cy) * r / d
+
     def rgba(self) -> list[float]:
         return list(COLORS[self.color]) if isinstance(self.color, str) else self.color
 

@@ -118,21 +118,26 @@ class Humanoid:
         what = "fell over" if ended == "fell" else "arrived" if ok else "stopped short (time ran out)"
         return Observation(ok, f"walk_to ({x:.2f}, {y:.2f}): {what}; now {distance:.2f} m from the target.")
 
-    def walk_to_object(self, name: str) -> Observation:
-        """Walks up to an object, stopping in front of it (its edge plus a standoff), facing it."""
+    def gap(self, name: str) -> float:
+        """Metres from the robot's centre to the nearest point of an object's outline on the floor."""
+        x, y, _ = self.env.pose()
         p = self.position(name)
-        rx, ry, _ = self.env.pose()
-        distance = math.hypot(p[0] - rx, p[1] - ry)
-        reach = self.scene.thing(name).footprint() + STANDOFF
-        if distance <= reach + WALK_TOLERANCE:
-            return self.turn_to_point(p[0], p[1])
-        k = (distance - reach) / distance
-        result = self.walk_to(rx + k * (p[0] - rx), ry + k * (p[1] - ry))
-        if not result.ok:
-            return result
-        turned = self.turn_to_point(p[0], p[1])
-        gap = self._relative(p[0], p[1])[0] - self.scene.thing(name).footprint()
-        return Observation(turned.ok, f"{result.output} {turned.output} {name} is {gap:.2f} m from you.")
+        nx, ny = self.scene.thing(name).nearest(x, y, (p[0], p[1]))
+        return math.hypot(nx - x, ny - y)
+
+    def walk_to_object(self, name: str) -> Observation:
+        """Walks up to an object, stopping ``STANDOFF`` from its nearest side, and turns to face it."""
+        p = self.position(name)
+        x, y, _ = self.env.pose()
+        nx, ny = self.scene.thing(name).nearest(x, y, (p[0], p[1]))
+        gap = math.hypot(nx - x, ny - y)
+        if gap > STANDOFF + WALK_TOLERANCE:
+            k = STANDOFF / gap
+            result = self.walk_to(nx + k * (x - nx), ny + k * (y - ny))
+            if not result.ok:
+                return result
+        turned = self.turn_to_point(nx, ny)
+        return Observation(turned.ok, f"walk_to {name}: {turned.output} {name} is {self.gap(name):.2f} m from you.")
 
     def turn_to(self, heading: float) -> Observation:
         """Turns on the spot to a heading in radians."""
@@ -213,7 +218,12 @@ class Humanoid:
             return Observation(False, f"{name} is fixed in place and cannot be pushed.")
         p0 = self.position(name)
         u = np.array([math.cos(heading), math.sin(heading)])
-        behind = p0[:2] - u * (thing.footprint() + STANDOFF)
+
+        def near_side(centre: np.ndarray) -> np.ndarray:  # the middle of the side facing the pusher
+            far = centre[:2] - 10 * u
+            return np.array(thing.nearest(far[0], far[1], (centre[0], centre[1])))
+
+        behind = near_side(p0) - u * STANDOFF
         walked = self.walk_to(float(behind[0]), float(behind[1]))
         if not walked.ok:
             return Observation(False, f"push {name}: could not get behind it: {walked.output}")
@@ -222,7 +232,7 @@ class Humanoid:
             return Observation(False, f"push {name}: could not face the push direction: {turned.output}")
         p = self.position(name)
         side = np.array([-u[1], u[0]])
-        near = p[:2] - u * thing.footprint() * 0.9
+        near = near_side(p) + 0.02 * u  # just inside the surface, so the palms press on it
         z = float(p[2])
         self.env.set_arms(self._arm_ik({"left": np.array([*(near + 0.12 * side), z]),
                                         "right": np.array([*(near - 0.12 * side), z])}))  # fmt: skip

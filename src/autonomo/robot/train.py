@@ -318,6 +318,7 @@ class WalkPolicy:
         self.actor, _ = networks(torch, TrainConfig(hidden=state["hidden"]))
         self.actor.load_state_dict(state["actor"])
         self.actor.eval()
+        torch.set_num_threads(1)  # one observation at a time: threads only add overhead
         self.normaliser = Normaliser(OBS_SIZE)
         self.normaliser.load(state["normaliser"])
         self.trained_steps = state["global_step"]

@@ -1,0 +1,145 @@
+"""Benchmarks of the humanoid body, each judged from the simulator's state:
+
+- ``tracking``: velocity tracking under random commands (mean speed error, falls) and simulation speed;
+- ``walk_to``: random targets up to 5 m away, success within 0.3 m;
+- ``suite``: language instructions over the bundled scenes, carried out by the agent and judged by a check on
+  the final state of the world (robot/suite.jsonl).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autonomo.robot.env import COMMAND_MAX, CTRL_DT, WalkEnv
+from autonomo.robot.scene import Scene
+from autonomo.robot.train import WalkPolicy
+
+SUITE = Path(__file__).parent.parent / "robot" / "suite.jsonl"
+SETTLE = 1.0  # seconds after a new command that tracking error does not count (the robot speeds up)
+
+
+def tracking(policy: WalkPolicy, seeds: int = 10, seconds: float = 60.0, every: float = 10.0) -> dict[str, Any]:
+    """Random commands, a new one every ``every`` seconds; the mean error between commanded and measured planar
+    velocity (pelvis frame, m/s) and turn rate, the falls, and how much faster than real time it ran."""
+    errors, turn_errors, falls, steps, busy = [], [], 0, 0, 0.0
+    for seed in range(seeds):
+        env = WalkEnv(seed=seed)
+        rng = np.random.default_rng(1000 + seed)
+        obs = env.reset()
+        for t in range(round(seconds / CTRL_DT)):
+            if t % round(every / CTRL_DT) == 0:
+                env.set_command(*rng.uniform(-COMMAND_MAX, COMMAND_MAX))
+            start = time.perf_counter()
+            obs, _, fell, _ = env.step(policy(obs))
+            busy += time.perf_counter() - start
+            steps += 1
+            if t % round(every / CTRL_DT) >= SETTLE / CTRL_DT:
+                velocity = env.data.sensordata[env.linvel]
+                errors.append(float(np.linalg.norm(env.command[:2] - velocity[:2])))
+                turn_errors.append(abs(float(env.command[2] - env.data.sensordata[env.gyro][2])))
+            if fell:
+                falls += 1
+                obs = env.reset()
+    return {
+        "seeds": seeds,
+        "seconds_each": seconds,
+        "mean_speed_error": round(float(np.mean(errors)), 4),
+        "mean_turn_error": round(float(np.mean(turn_errors)), 4),
+        "falls": falls,
+        "real_time_factor": round(steps * CTRL_DT / busy, 1),  # one process, one core
+    }
+
+
+def walk_to(policy: WalkPolicy, targets: int = 50, max_distance: float = 5.0, seed: int = 0) -> dict[str, Any]:
+    """Random targets 0.5 to ``max_distance`` metres away in any direction, each from a fresh start."""
+    from autonomo.robot.skills import WALK_TOLERANCE, Humanoid
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(targets):
+        robot = Humanoid(Scene(), policy)
+        distance, angle = rng.uniform(0.5, max_distance), rng.uniform(-math.pi, math.pi)
+        x, y = distance * math.cos(angle), distance * math.sin(angle)
+        result = robot.walk_to(x, y)
+        rx, ry, _ = robot.env.pose()
+        off_by = round(math.hypot(x - rx, y - ry), 3)
+        rows.append({"target": [round(x, 2), round(y, 2)], "ok": result.ok, "off_by": off_by, "fell": robot.fell,
+                     "seconds": round(robot.env.steps * CTRL_DT, 1)})  # fmt: skip
+    solved = sum(r["ok"] for r in rows)
+    return {"targets": targets, "tolerance": WALK_TOLERANCE, "succeeded": solved, "success_rate": solved / targets,
+            "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
+
+
+def load_suite(path: Path = SUITE) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def judge(check: dict[str, Any], tools: Any) -> tuple[bool, str]:
+    """Whether the world is as the instruction asked, from the simulator's state."""
+    robot = tools.robot
+    x, y, heading = robot.env.pose()
+    kind = check["kind"]
+    if robot.fell:
+        return False, "the robot fell"
+    if kind == "near":  # the robot's centre within ``within`` metres of the object's outline
+        gap = robot.gap(check["object"])
+        return gap <= check["within"], f"{gap:.2f} m from {check['object']}"
+    if kind == "facing":
+        p = robot.position(check["object"])
+        off = abs(math.degrees(math.atan2(p[1] - y, p[0] - x) - heading) + 180) % 360 - 180
+        return abs(off) <= check["degrees"], f"{abs(off):.0f} degrees off"
+    if kind == "heading":
+        off = abs((math.degrees(heading) - check["degrees"] + 180) % 360 - 180)
+        return off <= check["within"], f"{off:.0f} degrees off"
+    if kind == "region":  # the robot (or an object) inside an axis-aligned box of the floor
+        p = robot.position(check["object"]) if "object" in check else np.array([x, y])
+        lo, hi = check["min"], check["max"]
+        inside = lo[0] <= p[0] <= hi[0] and lo[1] <= p[1] <= hi[1]
+        return inside, f"at ({p[0]:.2f}, {p[1]:.2f})"
+    if kind == "moved":  # an object moved at least ``distance`` along a world direction (degrees)
+        start = np.array(robot.scene.thing(check["object"]).centre()[:2])
+        u = np.array([math.cos(math.radians(check["direction"])), math.sin(math.radians(check["direction"]))])
+        moved = float(np.dot(robot.position(check["object"])[:2] - start, u))
+        return moved >= check["distance"], f"moved {moved:.2f} m that way"
+    raise ValueError(f"unknown check kind {kind!r}")
+
+
+def suite(
+    policy: WalkPolicy, model: Any, out: Path, max_steps: int = 12, log=print, cases: list[dict] | None = None
+) -> dict[str, Any]:
+    """Each instruction of the suite (or of ``cases``), carried out by the agent on its scene and judged;
+    resumable (rows already in ``out/report.jsonl`` are kept)."""
+    from autonomo.agent.loop import Agent, Budget
+    from autonomo.events import EventLog
+    from autonomo.robot.tools import SYSTEM, RobotTools
+
+    report = out / "report.jsonl"
+    done = {r["id"]: r for r in map(json.loads, report.read_text().splitlines())} if report.exists() else {}
+    for case in cases or load_suite():
+        if case["id"] in done:
+            continue
+        workspace = out / "work" / case["id"]
+        workspace.mkdir(parents=True, exist_ok=True)
+        tools = RobotTools(Scene.load(case["scene"]), policy, workspace, record=False)
+        log_ = EventLog(workspace / ".autonomo" / "runs" / case["id"])
+        agent = Agent(model, tools, log_, Budget(max_steps=max_steps), system=SYSTEM, show_files=False)
+        start = time.monotonic()
+        result = agent.run(f"{case['instruction']}\n\nWhat you see now:\n{tools.robot.look().output}")
+        ok, detail = judge(case["check"], tools)
+        row = {"id": case["id"], "scene": case["scene"], "instruction": case["instruction"], "passed": ok,
+               "detail": detail, "outcome": result.outcome, "steps": result.totals["model_calls"],
+               "tokens": result.totals["tokens"], "seconds": round(time.monotonic() - start, 1)}  # fmt: skip
+        with open(report, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        done[case["id"]] = row
+        log(f"{case['id']}: {'PASS' if ok else 'fail'} · {detail} · {row['outcome']} · {row['steps']} steps")
+    rows = list(done.values())
+    passed = sum(r["passed"] for r in rows)
+    return {"instructions": len(rows), "scenes": len({r["scene"] for r in rows}), "passed": passed,
+            "success_rate": round(passed / len(rows), 3) if rows else 0.0}  # fmt: skip
