@@ -176,3 +176,21 @@ def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):
     result = bench.suite(untrained_policy, model, tmp_path / "suite", cases=case)
     assert result == {"instructions": 1, "scenes": 1, "passed": 0, "success_rate": 0.0}  # a claim is not a pass
     assert bench.suite(untrained_policy, model, tmp_path / "suite", cases=case)["instructions"] == 1  # resumed
+
+
+def test_worker_processes_change_the_speed_not_the_numbers():
+    from autonomo.robot.vec import VecEnv
+
+    actions = np.random.default_rng(0).uniform(-1, 1, size=(5, 3, ACTED))
+    runs = []
+    for workers in (0, 2):
+        envs = VecEnv(None, [11, 12, 13], episode_steps=3, workers=workers)
+        seen, ended = [envs.reset()], []
+        for a in actions:
+            step = envs.step(a)
+            seen.append(step.obs)
+            ended.append(step.timeout | step.fell)
+        envs.close()
+        runs.append((np.stack(seen), np.stack(ended)))
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+    assert runs[0][1][2].all()  # every episode hit the 3-step limit (or fell) by the third step

@@ -450,6 +450,7 @@ def robot_train(
     steps: Annotated[int, typer.Option(min=1, help="train until this many environment steps in all")] = 50_000_000,
     minutes: Annotated[float | None, typer.Option(min=0.1, help="stop (and save) after this long")] = None,
     envs: Annotated[int, typer.Option(min=1, help="environments stepped per iteration")] = 32,
+    workers: Annotated[int | None, typer.Option(min=0, help="processes stepping them (default: one per core)")] = None,
     out: Annotated[Path, typer.Option(help="checkpoints, train.jsonl and policy.pt")] = Path("train/g1-walk"),
 ) -> None:
     """Train the humanoid's walking policy (PPO); rerunning the same command resumes from the last checkpoint."""
@@ -463,7 +464,9 @@ def robot_train(
     except (RobotExtraMissing, ValueError) as exc:
         raise fail(str(exc)) from None
     err.print(f"{'resumed at step ' + str(trainer.global_step) if resumed else 'started'} · device {trainer.device}")
-    last = trainer.train(steps, minutes)
+    import os
+
+    last = trainer.train(steps, minutes, workers=os.cpu_count() or 1 if workers is None else workers)
     Console().print(last, highlight=False)
     err.print(f"[dim]policy: {out / 'policy.pt'} · log: {out / 'train.jsonl'}[/]")
 

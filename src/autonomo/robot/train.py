@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from autonomo.robot.assets import require
-from autonomo.robot.env import ACTED, OBS_SIZE, TASK_VERSION, Randomise, WalkEnv
+from autonomo.robot.env import ACTED, OBS_SIZE, TASK_VERSION
 from autonomo.robot.scene import Scene
+from autonomo.robot.vec import VecEnv
 
 KEEP = 3  # checkpoints kept
 POLICY = Path(__file__).parent / "policies" / "g1_walk.pt"  # the committed policy the skills load
@@ -163,17 +164,15 @@ class Trainer:
 
     # -- training ------------------------------------------------------------------------------------------
 
-    def train(self, steps: int, minutes: float | None = None, save_every: int = 20) -> dict[str, Any]:
-        """Trains until ``global_step`` reaches ``steps``, the time budget ends or SIGTERM comes; saves then."""
+    def train(self, steps: int, minutes: float | None = None, save_every: int = 20, workers: int = 0) -> dict[str, Any]:
+        """Trains until ``global_step`` reaches ``steps``, the time budget ends or SIGTERM comes; saves then.
+        ``workers``: processes that step the environments (0: this one)."""
         config = self.config
         previous = signal.signal(signal.SIGTERM, self._request_stop)
         # Episodes start afresh on every run; seeding from the iteration keeps a resumed run reproducible.
-        model = (self.scene or Scene()).build()
-        envs = [
-            WalkEnv(self.scene, config.seed * 100_003 + self.iteration * 1009 + i, Randomise(), model)
-            for i in range(config.envs)
-        ]
-        obs = np.stack([e.reset() for e in envs])
+        seeds = [config.seed * 100_003 + self.iteration * 1009 + i for i in range(config.envs)]
+        envs = VecEnv(self.scene, seeds, config.episode_steps, workers)
+        obs = envs.reset()
         deadline = time.monotonic() + 60 * minutes if minutes else math.inf
         last: dict[str, Any] = {}
         try:
@@ -191,13 +190,14 @@ class Trainer:
                     self.save()
         finally:
             signal.signal(signal.SIGTERM, previous)
+            envs.close()
             self.save()
         return last
 
     def _request_stop(self, *_: Any) -> None:
         self.stop_requested = True
 
-    def _rollout(self, envs: list[WalkEnv], obs: np.ndarray) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
+    def _rollout(self, envs: VecEnv, obs: np.ndarray) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
         torch, config = self.torch, self.config
         n, t_max = config.envs, config.horizon
         raw = np.zeros((t_max, n, OBS_SIZE), np.float32)
@@ -217,20 +217,17 @@ class Trainer:
                 means[t] = mean.cpu().numpy()
                 values[t] = self.critic(x).squeeze(-1).cpu().numpy()
             actions[t] = action.cpu().numpy()
-            for i, env in enumerate(envs):
-                o, r, fell, _ = env.step(actions[t, i])
-                track.append(float(np.linalg.norm(env.command[:2] - env.data.sensordata[env.linvel][:2])))
-                timeout = env.steps >= config.episode_steps
-                if timeout and not fell:  # cut off by the clock, not by a fall: the future still counts
-                    with torch.no_grad():
-                        x = torch.as_tensor(self.normaliser(o[None]), device=self.device)
-                        r += config.gamma * float(self.critic(x))
-                rewards[t, i], dones[t, i] = r, float(fell or timeout)
-                falls += fell
-                if fell or timeout:
-                    episodes += 1
-                    o = env.reset()
-                obs[i] = o
+            step = envs.step(actions[t])
+            rewards[t] = step.rewards
+            if step.timeout.any():  # cut off by the clock, not by a fall: the future still counts
+                with torch.no_grad():
+                    x = torch.as_tensor(self.normaliser(step.final[step.timeout]), device=self.device)
+                    rewards[t, step.timeout] += config.gamma * self.critic(x).squeeze(-1).cpu().numpy()
+            dones[t] = step.fell | step.timeout
+            falls += int(step.fell.sum())
+            episodes += int(dones[t].sum())
+            track.append(float(step.speed_error.mean()))
+            obs = step.obs
         with torch.no_grad():
             x = torch.as_tensor(self.normaliser(obs), device=self.device)
             values[t_max] = self.critic(x).squeeze(-1).cpu().numpy()
