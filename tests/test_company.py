@@ -190,6 +190,26 @@ def test_an_existing_repository_keeps_its_branch(workspace):
     assert (workspace / "README").exists()
 
 
+def test_qa_tries_the_product_beyond_the_plan_and_files_what_fails(workspace):
+    items = [item("greet", "python greet.py Ann", "Hello, Ann")]
+    qa = {"draft": '```json\n[{"command": "python greet.py", "expect": "Hello, world"}]\n```'}
+    greet = "import sys\nprint('Hello, ' + (sys.argv[1] if len(sys.argv) > 1 else 'world'))\n"
+    scripts = {
+        "engineer:greet": [engineer(create("greet.py", "import sys\nprint('Hello, ' + sys.argv[1])\n"))],
+        "engineer:qa-fix-1-0": [engineer(create("greet.py", greet))],
+    }
+    result, events = run_company(workspace, [plan(items), APPROVE, qa, APPROVE], scripts)
+    assert result.outcome == "delivered", result.summary
+    (explored,) = of_type(events, "qa_explored")  # once per company
+    assert explored["checks"] == [{"command": "python greet.py", "expect": "Hello, world", "item": "", "url": "",
+                                   "actions": []}]  # fmt: skip
+    (added,) = of_type(events, "item_added")
+    assert added["item"]["id"] == "qa-fix-1-0" and "IndexError" in added["item"]["description"]
+    assert [r["passed"] for r in of_type(events, "qa_report")] == [False, True]
+    assert of_type(events, "qa_report")[-1]["checks"] == 3  # the plan's, the fix item's, QA's own
+    assert "qa" in result.spend["by_role"]
+
+
 def test_an_item_checked_through_its_dependents_work_takes_that_work_over(workspace):
     # The plan puts the command-line check on core, though the cli item (which depends on core) builds the CLI.
     run = "python -m calc 2 3"

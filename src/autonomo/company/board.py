@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from autonomo.company.plan import WorkItem
+from autonomo.company.plan import Check, WorkItem
 from autonomo.events import Event
 
 
@@ -35,7 +35,10 @@ class ItemState:
 
 class Board:
     def __init__(self) -> None:
+        self.request = ""
         self.items: dict[str, ItemState] = {}
+        self.acceptance: list[Check] = []  # the product's checks: the planner's, then those QA added
+        self.explored = False  # QA has looked for checks of its own
         self.qa_rounds = 0
         self.spent_usd = 0.0
         self.spent_tokens = 0
@@ -44,10 +47,16 @@ class Board:
 
     def add(self, event: Event) -> None:
         kind = event["type"]
-        if kind == "plan_made":
+        if kind == "company_started":
+            self.request = event["request"]
+        elif kind == "plan_made":
             for raw in event["items"]:
                 item = WorkItem.model_validate(raw)
                 self.items[item.id] = ItemState(item)
+            self.acceptance = [Check.model_validate(c) for c in event.get("acceptance", [])]
+        elif kind == "qa_explored":
+            self.explored = True
+            self.acceptance += [Check.model_validate(c) for c in event["checks"]]
         elif kind == "item_added":
             item = WorkItem.model_validate(event["item"])
             self.items[item.id] = ItemState(item)

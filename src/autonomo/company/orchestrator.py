@@ -18,13 +18,23 @@ from autonomo.company.backends import Backend, local_backend
 from autonomo.company.board import Board
 from autonomo.company.git import Repo
 from autonomo.company.jobs import Job, JobResult
-from autonomo.company.plan import Check, Plan, PlanError, WorkItem, parse_plan, planner_messages
+from autonomo.company.plan import (
+    Check,
+    Plan,
+    PlanError,
+    WorkItem,
+    parse_checks,
+    parse_plan,
+    planner_messages,
+    qa_messages,
+)
 from autonomo.computer.sandbox import Sandbox
 from autonomo.events import Event, EventLog
 from autonomo.models import Model, ModelError, Usage
 
 PLAN_TRIES = 3
 MAX_QA_ROUNDS = 5  # QA runs on a fully merged main; new fix items could otherwise go on for ever
+MAX_QA_CHECKS = 3  # checks QA adds of its own
 MAX_REOPEN = 3  # an item sent back this often (failed attempts, conflicts, QA) is given up
 CHECK_TIMEOUT = 60.0
 
@@ -85,7 +95,6 @@ class Company:
         self.board = Board()
         log.subscribe(self.board.add)
         self.home = self.workspace / ".autonomo"
-        self.acceptance: list[Check] = []  # the product's checks, from the plan
 
     # -- the run -------------------------------------------------------------------------------------------
 
@@ -124,7 +133,6 @@ class Company:
         planned = next((e for e in events if e["type"] == "plan_made"), None)
         if planned is None:
             return await self._plan_and_work(next(e for e in events if e["type"] == "company_started")["request"])
-        self.acceptance = [Check.model_validate(c) for c in planned["acceptance"]]
         for item_id, state in self.board.items.items():
             if state.state == "review" and self.repo.merged(state.review_branch):
                 self.log.emit("item_merged", item=item_id, commit=self.repo.head(self.repo.main))
@@ -138,10 +146,9 @@ class Company:
 
     async def _plan_and_work(self, request: str) -> CompanyResult:
         try:
-            plan = self._plan(request)
+            self._plan(request)
         except (PlanError, ModelError) as exc:
             return self._finish("planning_failed", str(exc))
-        self.acceptance = plan.acceptance
         return await self._work()
 
     async def _work(self) -> CompanyResult:
@@ -324,19 +331,17 @@ class Company:
             self.repo.remove_worktree(Path(path))
 
     def _qa(self) -> bool:
-        """QA uses the product as a user would: every acceptance check, and every item's own checks, run on main.
-        A failure goes back on the board: to the item it belongs to, or as a new fix item."""
-        failures = []
-        checks = [(c, c.item) for c in self.acceptance] + [
+        """QA uses the product as a user would: every acceptance check, and every item's own checks, run on main;
+        once they all pass, QA thinks up checks of its own (``_explore``) and runs those too. A failure goes back
+        on the board: to the item it belongs to, or as a new fix item."""
+        checks = [(c, c.item) for c in self.board.acceptance] + [
             (c, i) for i, s in self.board.items.items() if s.state != "combined" for c in s.item.checks
         ]
-        for check, owner in checks:
-            box = Sandbox(self.workspace, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=(self.home,))
-            result = box.run(check.script())
-            if not result.ok:
-                failures.append(
-                    {"command": check.command, "expect": check.expect, "item": owner, "output": result.output[-2000:]}
-                )
+        failures = self._run_checks(checks)
+        if not failures and not self.board.explored:
+            found = self._explore()
+            checks += [(c, "") for c in found]
+            failures = self._run_checks([(c, "") for c in found])
         self.log.emit("qa_report", passed=not failures, checks=len(checks), failures=failures)
         for n, failure in enumerate(failures):
             note = (
@@ -355,6 +360,36 @@ class Company:
                 )
                 self.log.emit("item_added", item=fix.model_dump(), reason="QA failure")
         return not failures
+
+    def _run_checks(self, checks: list[tuple[Check, str]]) -> list[dict[str, str]]:
+        failures = []
+        for check, owner in checks:
+            box = Sandbox(self.workspace, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=(self.home,))
+            result = box.run(check.script())
+            if not result.ok:
+                failures.append(
+                    {"command": check.command, "expect": check.expect, "item": owner, "output": result.output[-2000:]}
+                )
+        return failures
+
+    def _explore(self) -> list[Check]:
+        """QA's own checks: the model reads the product as it now is and writes what a user would try that the
+        planned checks do not (once per company; a reply that is not a list of checks adds none)."""
+        chat = getattr(self.chat_model, "chat", None)
+        found: list[Check] = []
+        outcome: dict[str, Any] = {}
+        if chat is not None:
+            files = snapshot(self.workspace)
+            done = "\n".join(f"- `{c.command}` prints {c.expect!r}" for c in self.board.acceptance) or "(none)"
+            messages = qa_messages(self.board.request, listing(files, shown_files(self.workspace, files)), done)
+            try:
+                text, usage = chat(messages)
+                outcome["spend"] = spend("qa", "", usage)
+                found = parse_checks(text)[:MAX_QA_CHECKS]
+            except (ModelError, PlanError) as exc:
+                outcome["error"] = str(exc)
+        self.log.emit("qa_explored", checks=[c.model_dump() for c in found], **outcome)
+        return found
 
     def _replan(self, item_id: str, reason: str) -> None:
         """Sends back an item no attempt could pass. Planners miss dependencies and misplace checks (seen on the

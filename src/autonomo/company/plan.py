@@ -111,9 +111,41 @@ def planner_messages(request: str, workspace_listing: str) -> list[Message]:
 
 
 def parse_plan(text: str) -> Plan:
-    block = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)
-    raw = block.group(1) if block else text[text.find("{") : text.rfind("}") + 1]
     try:
-        return Plan.model_validate(json.loads(raw))
+        return Plan.model_validate(json.loads(json_block(text, "{}")))
     except (json.JSONDecodeError, ValidationError) as exc:
         raise PlanError(f"the planner's reply is not a valid plan: {exc}") from None
+
+
+def json_block(text: str, brackets: str) -> str:
+    """The reply's ```json block, or else the text between its first and last bracket."""
+    block = re.search(r"```(?:json)?\s*\n(.*?)```", text, re.DOTALL)
+    return block.group(1) if block else text[text.find(brackets[0]) : text.rfind(brackets[1]) + 1]
+
+
+QA_SYSTEM = "You are QA in a small software company. You use products the way their users would."
+QA_HINT = """Write up to 3 more checks: commands a user of this product would run that the checks above do not
+try (other arguments, other features the request asks for), with text the output must then contain. Reply with a
+JSON list in a ```json block, e.g. [{"command": "python -m calc mul 4 5", "expect": "20"}]. Only commands that run
+without input from a user; Python 3 standard library only, no network."""
+
+
+def qa_messages(request: str, workspace_listing: str, checked: str) -> list[Message]:
+    return [
+        {"role": "system", "content": QA_SYSTEM},
+        {
+            "role": "user",
+            "content": f"Product request: {request}\n\nThe repository now:\n{workspace_listing}\n\n"
+            f"Checks that already pass:\n{checked}\n\n{QA_HINT}",
+        },
+    ]
+
+
+def parse_checks(text: str) -> list[Check]:
+    try:
+        raw = json.loads(json_block(text, "[]"))
+        if not isinstance(raw, list):
+            raise ValueError("not a list")
+        return [Check.model_validate(c) for c in raw]
+    except (json.JSONDecodeError, ValidationError, ValueError) as exc:
+        raise PlanError(f"QA's reply is not a list of checks: {exc}") from None
