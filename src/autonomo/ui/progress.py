@@ -42,7 +42,8 @@ class ProgressView:
         kind = event["type"]
         c = self.console
         if kind == "run_started":
-            c.print(f"[bold]autonomo[/] run · model [cyan]{one_line(event['model'])}[/] · sandbox {event['sandbox']}")
+            body = event.get("body") or event.get("sandbox")  # logs older than the Body protocol say sandbox
+            c.print(f"[bold]autonomo[/] run · model [cyan]{one_line(event['model'])}[/] · body {body}")
             c.print(f"[bold]goal:[/] {one_line(event['goal'], 400)}")
         elif kind == "model_call":
             self.step = event.get("step", self.step)
