@@ -109,7 +109,7 @@ def test_an_item_that_needs_another_items_work_waits_for_it(workspace):
     main = "import sys\nfrom calc.core import add\nprint(add(*map(int, sys.argv[1:])))\n"
     scripts = {
         "engineer:cli": [engineer(create("calc/__main__.py", main)), engineer(create("calc/__main__.py", main))],
-        "engineer:core": [engineer(sleep(2), create("calc/core.py", "def add(a, b):\n    return a + b\n"))],
+        "engineer:core": [engineer(sleep(4), create("calc/core.py", "def add(a, b):\n    return a + b\n"))],
     }
     result, events = run_company(workspace, [plan(items), APPROVE, APPROVE], scripts)
     assert result.outcome == "delivered", result.summary
@@ -328,3 +328,44 @@ def test_a_merge_the_kill_left_unlogged_is_found_in_git(workspace):
     assert result.outcome == "delivered", result.summary
     new = list(read_events(log.path))
     assert [e["type"] for e in new][:2] == ["company_resumed", "item_merged"] and not of_type(new, "item_started")
+
+
+def test_a_resumed_company_reviews_attempts_that_finished_before_the_kill(workspace):
+    from autonomo.company.git import Repo
+
+    repo = Repo(workspace)
+    repo.init()
+    tree = repo.worktree(workspace / ".autonomo" / "worktrees" / "add-r0a0", "item/add/r0a0")
+    (tree / "add.py").write_text("def add(a, b):\n    return a + b\n")  # done, verified, then the kill
+    check = 'python -c "from add import add; print(add(2, 3))"'
+    events = [
+        {"seq": 0, "type": "company_started", "request": "maths"},
+        {"seq": 1, "type": "plan_made", "items": [item("add", check, "5")], "acceptance": []},
+        {
+            "seq": 2,
+            "type": "item_started",
+            "item": "add",
+            "attempt": 0,
+            "branch": "item/add/r0a0",
+            "worktree": str(tree),
+        },
+        {"seq": 3, "type": "item_attempt_finished", "item": "add", "attempt": 0, "verified": True},
+    ]
+    log = EventLog(workspace / ".autonomo" / "company" / "c1")
+    result = Company(workspace, log, "scripted", ScriptedModel([APPROVE]), sandbox=sandbox_kind()).resume(events)
+    assert result.outcome == "delivered", result.summary
+    new = list(read_events(log.path))
+    assert not of_type(new, "item_started") and of_type(new, "item_reviewed")[0]["approved"]
+
+
+def test_an_item_waiting_for_one_combined_into_another_goes_once_that_one_is_done():
+    from autonomo.company.board import Board
+
+    board = Board()
+    items = [{"id": i, "title": i, "depends_on": d} for i, d in (("a", []), ("b", ["c"]), ("c", []))]
+    board.add({"type": "plan_made", "items": items})
+    board.add({"type": "item_reopened", "item": "a", "reason": "failed", "waits_for": ["b", "c"]})
+    combined = {"id": "c", "title": "c; b", "depends_on": []}
+    board.add({"type": "items_combined", "item": combined, "absorbed": ["b"], "reason": "failed"})
+    board.add({"type": "item_merged", "item": "c"})
+    assert [i.id for i in board.ready()] == ["a"]

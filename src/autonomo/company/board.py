@@ -101,25 +101,28 @@ class Board:
 
     def ready(self) -> list[WorkItem]:
         merged = {i for i, s in self.items.items() if s.state == "merged"}
-        done = merged | set(self.failed())
+        done = merged | {i for i, s in self.items.items() if s.state in ("failed", "combined")}
         return [
             s.item
             for s in self.items.values()
             if s.state == "todo" and set(s.item.depends_on) <= merged and set(s.waits_for) <= done
         ]
 
-    def open_items_for(self, item_id: str) -> list[str]:
-        """The items still open that ``item_id`` could wait for without a deadlock: none that needs it, through
-        dependencies or waits, however indirectly."""
+    def needing(self, item_id: str) -> set[str]:
+        """``item_id`` and every item that needs it, through dependencies or waits, however indirectly."""
         needs = {i: set(s.item.depends_on) | set(s.waits_for) for i, s in self.items.items()}
         blocked, grew = {item_id}, True
         while grew:
             more = {i for i, n in needs.items() if n & blocked} - blocked
             blocked |= more
             grew = bool(more)
-        return [
-            i for i, s in self.items.items() if i not in blocked and s.state not in ("merged", "failed", "combined")
-        ]
+        return blocked
+
+    def open_items_for(self, item_id: str) -> list[str]:
+        """The items still open that ``item_id`` could wait for without a deadlock: none that needs it."""
+        blocked = self.needing(item_id)
+        closed = ("merged", "failed", "combined")
+        return [i for i, s in self.items.items() if i not in blocked and s.state not in closed]
 
     def all_merged(self) -> bool:
         return all(s.state in ("merged", "combined") for s in self.items.values())

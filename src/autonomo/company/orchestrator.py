@@ -156,6 +156,14 @@ class Company:
         reviews: dict[asyncio.Future[tuple[bool, str, Usage]], tuple[str, str]] = {}  # item, branch
         stop = None
         while True:
+            # Items whose attempts are all in go to review (on resume, too: the kill may have come just then).
+            for item_id, state in self.board.items.items():
+                if state.state == "working" and item_id not in jobs.values():
+                    review = self._to_review(item_id)
+                    if review:  # reviews run beside the engineers; merges stay here, one at a time
+                        branch, diff = review
+                        future = asyncio.ensure_future(asyncio.to_thread(self._review, state.item, diff))
+                        reviews[future] = (item_id, branch)
             stop = stop or self.budget.exhausted(self.board)
             if stop is None:
                 for item in self.board.ready():
@@ -180,15 +188,6 @@ class Company:
                     self._attempt_done(jobs.pop(future), future)
                 else:
                     self._merge(*reviews.pop(future), *future.result())
-            for item_id, state in self.board.items.items():
-                if state.state == "working" and item_id not in jobs.values():
-                    review = self._to_review(item_id)
-                    if review:  # reviews run beside the engineers; merges stay here, one at a time
-                        branch, diff = review
-                        reviews[asyncio.ensure_future(asyncio.to_thread(self._review, state.item, diff))] = (
-                            item_id,
-                            branch,
-                        )
 
     def _finish(self, outcome: str, summary: str) -> CompanyResult:
         states = {i: s.state for i, s in self.board.items.items()}
@@ -410,8 +409,11 @@ class Company:
                     "title": "; ".join([item.title, *(p.title for p in parts)]),
                     "description": "\n\n".join(filter(None, [item.description, *(p.description for p in parts)])),
                     "checks": [*item.checks, *(c for p in parts for c in p.checks)],
+                    # not what needs this item (through the absorbed ones, say): that would be a cycle
                     "depends_on": sorted(
-                        set(item.depends_on).union(*(p.depends_on for p in parts)) - {item_id, *absorbed}
+                        set(item.depends_on).union(*(p.depends_on for p in parts))
+                        - self.board.needing(item_id)
+                        - set(absorbed)
                     ),
                 }
             )
