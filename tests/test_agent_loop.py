@@ -233,7 +233,7 @@ def test_a_failing_draft_is_redrafted_seeing_the_failure(workspace):
     first, second = (m[1]["content"] for m in model.prompts)
     assert "failed the tests" not in first and "complete new content of calc.py" in first
     assert "An earlier version failed the tests" in second and "assert -1 == 5" in second  # the pytest output
-    assert "pass" in second and BAD_CALC not in second  # the files as they were: shown, it would be copied out
+    assert "def add(a, b):\n    pass" in second and BAD_CALC not in second  # as they were: shown, it is copied
     assert [e["step"] for e in of_type(events, "model_call") if e.get("draft")] == [1, 2]
 
 
@@ -248,6 +248,18 @@ def test_redrafts_stop_at_their_limit_and_the_loop_goes_on(workspace):
     assert result.outcome == "completed" and result.tests_passed
     calls = of_type(events, "model_call")
     assert [bool(e.get("draft")) for e in calls] == [True] * (REDRAFTS + 1) + [False, False]
+
+
+def test_redrafts_stop_at_the_step_budget_and_at_a_failed_call(workspace):
+    (workspace / "calc.py").write_text("def add(a, b):\n    pass\n")
+    (workspace / "test_calc.py").write_text(PASSING_TEST)
+    bad = {"draft": f"```python\n{BAD_CALC}```"}
+    result, events = run_scripted(workspace, [bad] * 10, Budget(max_steps=2), protected=("test_calc.py",))
+    assert result.outcome == "budget_exhausted" and len(of_type(events, "model_call")) == 2
+    steps = [bad, {"error": "rate limited", "draft": ""}, create("calc.py", GOOD_CALC), FINISH]
+    result, events = run_scripted(workspace, steps, protected=("test_calc.py",))
+    assert result.outcome == "completed"  # the loop took over after the failed redraft
+    assert [bool(e.get("draft")) for e in of_type(events, "model_call")] == [True, True, False, False]
 
 
 def test_no_draft_when_the_model_cannot_chat(workspace):

@@ -212,12 +212,17 @@ class Agent:
 
     def _draft_then_loop(self, goal: str, shown: dict[str, str], fits: bool) -> tuple[str, str, TestReport | None]:
         if self.draft and fits:
-            report = self._draft(goal, shown)
-            for _ in range(self.redrafts):
-                if report is None or report.passed or report.command is None:
-                    break
-                with hotter(self.model, EXPLORE_TEMPERATURE):  # greedy, it would write the same draft again
-                    report = self._draft(goal, shown, report) or report
+            try:
+                report = self._draft(goal, shown)
+                for _ in range(self.redrafts):
+                    if report is None or report.passed or report.command is None:
+                        break
+                    if self.budget.exhausted(self.ledger, self.step):
+                        break  # the loop stops the run, with the reason
+                    with hotter(self.model, EXPLORE_TEMPERATURE):  # greedy, it would write the same draft again
+                        report = self._draft(goal, shown, report) or report
+            except ModelError as exc:  # the loop retries, with backoff; drafts are an extra
+                self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
         return self._loop()
 
     def _resume_pending(self, events: list[Event]) -> tuple[str, str, TestReport | None]:
@@ -251,7 +256,7 @@ class Agent:
     def _draft(self, goal: str, files: dict[str, str], failing: TestReport | None = None) -> TestReport | None:
         """One free-form completion whose code blocks are written as create calls (see draft.py); a redraft when
         ``failing`` holds how an earlier draft failed the tests. Returns the tests' result after the writes, or
-        None when nothing was written."""
+        None when nothing was written. A failed model call raises ModelError."""
         chat = getattr(self.model, "chat", None)
         if chat is None:
             return None
@@ -262,12 +267,8 @@ class Agent:
         self.step += 1
         redact = self.log.redact  # this prompt is not folded from the (redacted) log: redact it here
         failure = redact(failing.output) if failing else ""
-        try:
-            messages = draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted, failure)
-            text, usage = chat(messages, stop_sequences(list(files), editable))
-        except ModelError as exc:
-            self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
-            return None
+        messages = draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted, failure)
+        text, usage = chat(messages, stop_sequences(list(files), editable))
         # A block for a file that is there but not to be changed (the tests) is a copy, not a change: dropped.
         blocks = [(path, code) for path, code in code_blocks(text, editable) if path in editable or path not in files]
         calls = [
