@@ -69,6 +69,12 @@ def test_training_checkpoints_and_resumes_where_it_stopped(tmp_path):
     again = Trainer(tmp_path, TINY)
     assert again.resume() and (again.iteration, again.global_step) == (2, 64)
     assert again.normaliser.count == pytest.approx(first.normaliser.count)
+    for name, weights in first.actor.state_dict().items():  # the very weights, not just the counters
+        assert again.actor.state_dict()[name].equal(weights)
+    assert (
+        again.lr == first.lr
+        and again.optimizer.state_dict()["state"].keys() == first.optimizer.state_dict()["state"].keys()
+    )
     again.train(steps=128, save_every=1)
     assert (again.iteration, again.global_step) == (4, 128)
     assert len(list(tmp_path.glob("ckpt_*.pt"))) == 3  # the last three are kept
@@ -147,6 +153,9 @@ def test_skill_arguments_are_checked(tmp_path, untrained_policy):
     assert "unknown direction 'up'" in tools.call("push", {"object": "red_box", "direction": "up"}).output
     assert "hand must be left or right" in tools.call("reach", {"hand": "third", "target": "1,0,1"}).output
     assert "fixed in place" in tools.call("push", {"object": "wall", "direction": "forward"}).output
+    assert not tools.call("push", {"object": "sofa", "direction": "forward"}).ok  # a failure, not a crash
+    assert not tools.call("turn_to", {"target": "sofa"}).ok
+    assert not tools.call("walk_to", {"target": "inf,0"}).ok
 
 
 def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):

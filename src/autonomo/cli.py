@@ -112,6 +112,8 @@ def resume(
     started = next((e for e in events if e["type"] == "run_started"), None)
     if started is None or "config" not in started:
         raise fail(f"{run_dir} holds no resumable run (no run_started event with its config)")
+    if str(started.get("body", "")).startswith("robot"):
+        raise fail(f"{run_dir.name} is a robot run: the simulation is not kept, so it cannot be resumed")
     finished = next((e for e in events if e["type"] == "run_finished"), None)
     if finished is not None:
         raise fail(f"run {run_dir.name} already finished ({finished['outcome']}); start a new run instead")

@@ -32,9 +32,11 @@ def tracking(policy: WalkPolicy, seeds: int = 10, seconds: float = 60.0, every: 
         env = WalkEnv(seed=seed)
         rng = np.random.default_rng(1000 + seed)
         obs = env.reset()
+        command = np.zeros(3)
         for t in range(round(seconds / CTRL_DT)):
             if t % round(every / CTRL_DT) == 0:
-                env.set_command(*rng.uniform(-COMMAND_MAX, COMMAND_MAX))
+                command = rng.uniform(-COMMAND_MAX, COMMAND_MAX)
+            env.set_command(*command)  # again after a fall's reset, which zeroes it
             start = time.perf_counter()
             obs, _, fell, _ = env.step(policy(obs))
             busy += time.perf_counter() - start

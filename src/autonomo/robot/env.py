@@ -22,7 +22,7 @@ import numpy as np
 from autonomo.robot.assets import require
 from autonomo.robot.scene import Scene
 
-TASK_VERSION = 1  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
+TASK_VERSION = 2  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
 CTRL_DT = 0.02
 SUBSTEPS = 10  # of the model's 0.002 s
 ACTED = 15  # legs (12) and waist (3): the first 15 actuators
@@ -174,8 +174,8 @@ class WalkEnv:
                 np.sin(self.phase),
             ]
         )
-        if self.randomise and self.randomise.noise:
-            obs[:12] += self.rng.normal(0.0, self.randomise.noise, size=12)
+        if self.randomise and self.randomise.noise:  # on what sensors measure, not on the command
+            obs[:9] += self.rng.normal(0.0, self.randomise.noise, size=9)
         return obs.astype(np.float32)
 
     def _rewards(self, action: np.ndarray, fell: bool) -> dict[str, float]:

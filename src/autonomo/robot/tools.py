@@ -124,8 +124,10 @@ class RobotTools:
                 return robot.push(str(arguments.get("object", "")), self.heading(str(arguments.get("direction", ""))))
             if name == FINISH:
                 return Observation(True, str(arguments.get("summary", "")))
-        except ValueError as exc:
+        except ValueError as exc:  # bad arguments: say what is wrong
             return Observation(False, str(exc))
+        except (KeyError, ArithmeticError, RuntimeError) as exc:  # a skill that broke is a failed skill, not a crash
+            return Observation(False, f"{name} failed: {type(exc).__name__}: {exc}")
         return Observation(False, f"unknown skill {name!r}")
 
     def heading(self, direction: str) -> float:

@@ -128,6 +128,7 @@ class Trainer:
             "lr": self.lr,
             "normaliser": self.normaliser.state(),
             "torch_rng": self.torch.get_rng_state(),
+            "cuda_rng": self.torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
         }
         path = self.out / f"ckpt_{self.iteration:07d}.pt"
         atomic_save(self.torch, state, path)
@@ -159,6 +160,8 @@ class Trainer:
         self.lr = state["lr"]
         self.normaliser.load(state["normaliser"])
         self.torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            self.torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.iteration, self.global_step = state["iteration"], state["global_step"]
         return True
 
@@ -168,14 +171,17 @@ class Trainer:
         """Trains until ``global_step`` reaches ``steps``, the time budget ends or SIGTERM comes; saves then.
         ``workers``: processes that step the environments (0: this one)."""
         config = self.config
-        previous = signal.signal(signal.SIGTERM, self._request_stop)
+        # SIGTERM and Ctrl-C end the run after the iteration at hand, which is then saved; a crash mid-iteration
+        # saves nothing (its state is half updated) and the last checkpoint stands.
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         # Episodes start afresh on every run; seeding from the iteration keeps a resumed run reproducible.
         seeds = [config.seed * 100_003 + self.iteration * 1009 + i for i in range(config.envs)]
-        envs = VecEnv(self.scene, seeds, config.episode_steps, workers)
-        obs = envs.reset()
         deadline = time.monotonic() + 60 * minutes if minutes else math.inf
         last: dict[str, Any] = {}
+        envs = None
         try:
+            envs = VecEnv(self.scene, seeds, config.episode_steps, workers)
+            obs = envs.reset()
             while self.global_step < steps and not self.stop_requested and time.monotonic() < deadline:
                 start = time.monotonic()
                 batch, obs, stats = self._rollout(envs, obs)
@@ -188,10 +194,12 @@ class Trainer:
                     f.write(json.dumps(last) + "\n")
                 if self.iteration % save_every == 0:
                     self.save()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            envs.close()
             self.save()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if envs is not None:
+                envs.close()
         return last
 
     def _request_stop(self, *_: Any) -> None:
@@ -201,15 +209,16 @@ class Trainer:
         torch, config = self.torch, self.config
         n, t_max = config.envs, config.horizon
         raw = np.zeros((t_max, n, OBS_SIZE), np.float32)
+        seen = np.zeros((t_max, n, OBS_SIZE), np.float32)  # as the policy saw them (normalised)
         actions = np.zeros((t_max, n, ACTED), np.float32)
         means = np.zeros((t_max, n, ACTED), np.float32)
         logps, values = np.zeros((t_max, n), np.float32), np.zeros((t_max + 1, n), np.float32)
         rewards, dones = np.zeros((t_max, n), np.float32), np.zeros((t_max, n), np.float32)
         falls, episodes, track = 0, 0, []
         for t in range(t_max):
-            raw[t] = obs
+            raw[t], seen[t] = obs, self.normaliser(obs)
             with torch.no_grad():
-                x = torch.as_tensor(self.normaliser(obs), device=self.device)
+                x = torch.as_tensor(seen[t], device=self.device)
                 mean = self.actor(x)
                 dist = torch.distributions.Normal(mean, self.log_std.exp())
                 action = dist.sample()
@@ -240,7 +249,7 @@ class Trainer:
             advantages[t] = gae
         self.normaliser.update(raw.reshape(-1, OBS_SIZE))
         batch = {
-            "obs": raw.reshape(-1, OBS_SIZE), "actions": actions.reshape(-1, ACTED), "logps": logps.reshape(-1),
+            "obs": seen.reshape(-1, OBS_SIZE), "actions": actions.reshape(-1, ACTED), "logps": logps.reshape(-1),
             "means": means.reshape(-1, ACTED),
             "advantages": advantages.reshape(-1), "returns": (advantages + values[:-1]).reshape(-1),
         }  # fmt: skip
@@ -250,7 +259,7 @@ class Trainer:
 
     def _update(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
         torch, config = self.torch, self.config
-        obs = torch.as_tensor(self.normaliser(batch["obs"]), device=self.device)
+        obs = torch.as_tensor(batch["obs"], device=self.device)  # normalised as when they were acted on
         actions = torch.as_tensor(batch["actions"], device=self.device)
         old_logps = torch.as_tensor(batch["logps"], device=self.device)
         old_means = torch.as_tensor(batch["means"], device=self.device)
@@ -272,23 +281,16 @@ class Trainer:
                 ).mean()
                 value_loss = (self.critic(obs[idx]).squeeze(-1) - returns[idx]).pow(2).mean()
                 loss = policy_loss + config.value_coef * value_loss - config.entropy * dist.entropy().sum(-1).mean()
+                with torch.no_grad():  # KL(rollout policy || policy before this step), of the two Gaussians
+                    std = self.log_std.exp()
+                    terms = torch.log(std / old_std) + (old_std**2 + (old_means[idx] - dist.mean) ** 2) / (2 * std**2)
+                    kl = float((terms - 0.5).sum(-1).mean())
                 self.optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(
                     [*self.actor.parameters(), *self.critic.parameters(), self.log_std], config.max_grad_norm
                 )
                 self.optimizer.step()
-                with torch.no_grad():  # KL(old || new) of the two Gaussians, exactly
-                    std = self.log_std.exp()
-                    kl = float(
-                        (
-                            torch.log(std / old_std)
-                            + (old_std**2 + (old_means[idx] - dist.mean) ** 2) / (2 * std**2)
-                            - 0.5
-                        )
-                        .sum(-1)
-                        .mean()
-                    )
                 kls.append(kl)
                 losses.append(float(loss.detach()))
         # Adaptive learning rate (as rsl_rl does), once per iteration on its mean KL: per minibatch, a small

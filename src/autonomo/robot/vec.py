@@ -6,6 +6,7 @@ changes the speed, never the numbers.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,9 @@ class Group:
 
 
 def _serve(conn: Any, scene: Scene | None, seeds: list[int], episode_steps: int) -> None:
+    # A Ctrl-C or SIGTERM reaches the whole process group: the trainer decides when to stop, and closes us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     group = Group(scene, seeds, episode_steps)
     while True:
         command, payload = conn.recv()
@@ -106,6 +110,11 @@ class VecEnv:
 
     def close(self) -> None:
         for pipe in self.pipes:
-            pipe.send(("close", None))
+            try:
+                pipe.send(("close", None))
+            except OSError:  # that worker is gone already
+                pass
         for proc in self.procs:
             proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
