@@ -95,9 +95,10 @@ SCHEMA_HINT = """Reply with one JSON object in a ```json block. For example, for
 For a web page, a check also names the page and what a user does there, and "expect" is text the page then shows:
 {"command": "python -m http.server 8000", "url": "http://127.0.0.1:8000/", "actions": ["fill=#a=2", "click=text=Add"],
  "expect": "5"}
-"expect" is text the command really prints (a number, a word), never a description. Each check must be a
-command that runs without arguments from a user. Keep items small: engineers work on them at the same time.
-Python 3 standard library only, no network."""
+"expect" is text the command really prints (a number, a word), never a description; a check that runs tests
+expects what the runner prints when they pass: "OK" for python -m unittest, "passed" for python -m pytest.
+Each check must be a command that runs without arguments from a user. Keep items small: engineers work on
+them at the same time. Python 3 standard library only, no network."""
 
 
 def planner_messages(request: str, workspace_listing: str) -> list[Message]:
