@@ -22,7 +22,7 @@ import numpy as np
 from autonomo.robot.assets import require
 from autonomo.robot.scene import Scene
 
-TASK_VERSION = 2  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
+TASK_VERSION = 3  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
 CTRL_DT = 0.02
 SUBSTEPS = 10  # of the model's 0.002 s
 ACTED = 15  # legs (12) and waist (3): the first 15 actuators
@@ -124,7 +124,8 @@ class WalkEnv:
             self.command[:] = self.rng.uniform(-COMMAND_MAX, COMMAND_MAX)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
-        """One control step (0.02 s). Returns observation, reward, whether the robot fell, and the reward terms."""
+        """One control step (0.02 s). Returns observation, reward, whether the robot fell, and the reward terms
+        (per step; the reward is their sum times the step's length)."""
         m, d = self.model, self.data
         action = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
         d.ctrl[:ACTED] = self.default[:ACTED] + ACTION_SCALE * action
@@ -144,7 +145,9 @@ class WalkEnv:
         fell = self.fallen()
         terms = self._rewards(action, fell)
         self.last_action = action
-        return self.observe(), float(sum(terms.values())), fell, terms
+        # Paid per second, as MuJoCo Playground does: returns stay near 1, so the critic's loss does not swamp the
+        # actor's gradient under the shared gradient clipping.
+        return self.observe(), CTRL_DT * float(sum(terms.values())), fell, terms
 
     def still(self) -> bool:
         return bool(np.all(np.abs(self.command) < STILL))
