@@ -6,7 +6,7 @@ import importlib.util
 import json
 
 import pytest
-from conftest import sandbox_kind
+from conftest import needs_bwrap, sandbox_kind
 
 from autonomo.agent.draft import code_blocks
 from autonomo.bench.report import markdown, summary_rows
@@ -118,3 +118,20 @@ def test_bench_smoke_on_the_embedded_model(tmp_path):
     report = (out / "report.md").read_text()
     assert "| autonomo | 1 | 3 |" in report and "| oneshot | 1 | 3 |" in report
     assert (out / "report.png").stat().st_size > 1000
+
+
+@needs_bwrap
+@pytest.mark.skipif(importlib.util.find_spec("minisweagent") is None, reason="mini-swe-agent not installed")
+def test_the_peer_agents_commands_run_in_autonomos_sandbox(tmp_path):
+    from minisweagent.environments.extra.bubblewrap import BubblewrapEnvironment
+
+    from autonomo.computer.sandbox import Sandbox
+
+    options = Sandbox(tmp_path, kind="bwrap").bwrap_options()
+    env = BubblewrapEnvironment(cwd=str(tmp_path), wrapper_args=options, timeout=30)
+    assert env.execute({"command": "echo hi > note.txt && python -c 'print(1 + 1)'"})["output"].strip() == "2"
+    assert (tmp_path / "note.txt").read_text() == "hi\n"  # the workspace is writable
+    escape = env.execute({"command": "touch /etc/autonomo-escape"})
+    assert escape["returncode"] != 0 and not (tmp_path.parent / "etc").exists()
+    online = env.execute({"command": "python -c \"import socket; socket.create_connection(('1.1.1.1', 53), 2)\""})
+    assert online["returncode"] != 0  # no network

@@ -121,8 +121,12 @@ def run_miniswe(
     max_tokens: int = 1024,
     timeout: float = 900,
     python: str | None = None,
+    bwrap_options: list[str] | None = None,
+    command_timeout: int = 60,
 ) -> dict:
     """Run mini-swe-agent's `mini` CLI unattended on `task` in `workspace`; never raises on an agent failure.
+    ``bwrap_options``: confine its commands with mini-swe-agent's own bubblewrap environment, given the options of
+    autonomo's sandbox, so that both agents' commands run in the same sandbox (without them: unconfined).
 
     Returns outcome (mini-swe-agent's exit status, or "error: ..."), steps (model calls), the prompt and completion
     tokens summed over every model call as the server reported them, and wall-clock seconds.
@@ -133,7 +137,8 @@ def run_miniswe(
         "run": {"task": task},
         # cost_limit 0 disables the dollar cap; a local model costs nothing, so only the step limit should bind.
         "agent": {"step_limit": step_limit, "cost_limit": 0},
-        "environment": {"cwd": str(workspace)},
+        "environment": {"cwd": str(workspace), "timeout": command_timeout}
+        | ({"environment_class": "bubblewrap", "wrapper_args": bwrap_options} if bwrap_options else {}),
         "model": {
             # mini_textbased.yaml carries the one-```mswea_bash_command-block prompts but not the parser that
             # matches them; without this the default class would expect native tool calls.

@@ -169,7 +169,10 @@ class Bench:
         from autonomo.bench.miniswe import run_miniswe
 
         server = self.peer_server
-        r = run_miniswe(task.goal, workspace, server.api_base, server.model_name, step_limit=self.config.max_steps)
+        box = Sandbox(workspace, kind=self.config.sandbox, timeout=60)  # the sandbox autonomo's commands get
+        options = box.bwrap_options() if box.kind == "bwrap" else None
+        r = run_miniswe(task.goal, workspace, server.api_base, server.model_name, self.config.max_steps,
+                        bwrap_options=options, command_timeout=60)  # fmt: skip
         return Attempt(
             attempt=n,
             temperature=0.0,

@@ -213,10 +213,14 @@ class Sandbox:
         shell = ["/bin/bash", "-c", command]
         if self.kind == "none":
             return shell
+        return [self.bwrap, *self.bwrap_options(), "--chdir", str(self.workspace), *shell]
+
+    def bwrap_options(self) -> list[str]:
+        """bubblewrap's options for a command in this sandbox, but the working directory (the benchmark confines
+        its peer agent with them)."""
         ws = str(self.workspace)
         # fmt: off
         argv = [
-            self.bwrap,
             "--ro-bind", "/", "/",
             "--dev", "/dev",
             "--proc", "/proc",
@@ -235,12 +239,11 @@ class Sandbox:
             "--die-with-parent",
             "--new-session",
             "--clearenv",
-            "--chdir", ws,
         ]
         # fmt: on
         for key, value in self._env().items():
             argv += ["--setenv", key, value]
-        return argv + shell
+        return argv
 
     def _limited(self, argv: list[str], cgroup: Cgroup | None) -> list[str]:
         """Wraps argv in a shell that puts itself under the limits, then becomes argv."""
