@@ -97,6 +97,7 @@ class LiteLLMModel:
                 max_tokens=self.max_tokens,
                 api_base=self.api_base,
                 num_retries=0,  # the agent retries, so that each failed call is logged and counted
+                drop_params=True,  # what a model does not take (stop, temperature on reasoning models) is left out
                 timeout=self.timeout,
                 **extra,
             )
