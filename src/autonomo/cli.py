@@ -468,7 +468,7 @@ def robot_train(
     err.print(f"{'resumed at step ' + str(trainer.global_step) if resumed else 'started'} · device {trainer.device}")
     import os
 
-    last = trainer.train(steps, minutes, workers=os.cpu_count() or 1 if workers is None else workers)
+    last = trainer.train(steps, minutes, workers=(os.cpu_count() or 1) if workers is None else workers)
     Console().print(last, highlight=False)
     err.print(f"[dim]policy: {out / 'policy.pt'} · log: {out / 'train.jsonl'}[/]")
 
