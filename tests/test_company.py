@@ -299,62 +299,45 @@ def test_a_killed_company_resumes_from_its_log(workspace):
     assert (workspace / "mul.py").exists() and (workspace / "add.py").exists()
 
 
-def test_a_merge_the_kill_left_unlogged_is_found_in_git(workspace):
+def finished_attempt(workspace):
+    """A company killed after its engineer finished item add (verified): the repository, the worktree and the log."""
     from autonomo.company.git import Repo
 
     repo = Repo(workspace)
     repo.init()
     tree = repo.worktree(workspace / ".autonomo" / "worktrees" / "add-r0a0", "item/add/r0a0")
     (tree / "add.py").write_text("def add(a, b):\n    return a + b\n")
-    repo.commit_all(tree, "add")
-    assert repo.merge("item/add/r0a0", "merge add").ok  # then the process died, before logging it
     check = 'python -c "from add import add; print(add(2, 3))"'
+    started = {"type": "item_started", "item": "add", "attempt": 0, "branch": "item/add/r0a0", "worktree": str(tree)}
     events = [
         {"seq": 0, "type": "company_started", "request": "maths"},
         {"seq": 1, "type": "plan_made", "items": [item("add", check, "5")], "acceptance": []},
-        {
-            "seq": 2,
-            "type": "item_started",
-            "item": "add",
-            "attempt": 0,
-            "branch": "item/add/r0a0",
-            "worktree": str(tree),
-        },
+        {"seq": 2, **started},
         {"seq": 3, "type": "item_attempt_finished", "item": "add", "attempt": 0, "verified": True},
-        {"seq": 4, "type": "review_started", "item": "add", "attempt": 0, "branch": "item/add/r0a0"},
     ]
+    return repo, tree, events
+
+
+def resume_company(workspace, events, chat_steps):
     log = EventLog(workspace / ".autonomo" / "company" / "c1")
-    result = Company(workspace, log, "scripted", ScriptedModel([]), sandbox=sandbox_kind()).resume(events)
+    result = Company(workspace, log, "scripted", ScriptedModel(chat_steps), sandbox=sandbox_kind()).resume(events)
+    return result, list(read_events(log.path))
+
+
+def test_a_merge_the_kill_left_unlogged_is_found_in_git(workspace):
+    repo, tree, events = finished_attempt(workspace)
+    repo.commit_all(tree, "add")
+    assert repo.merge("item/add/r0a0", "merge add").ok  # then the process died, before logging it
+    events.append({"seq": 4, "type": "review_started", "item": "add", "attempt": 0, "branch": "item/add/r0a0"})
+    result, new = resume_company(workspace, events, [])
     assert result.outcome == "delivered", result.summary
-    new = list(read_events(log.path))
     assert [e["type"] for e in new][:2] == ["company_resumed", "item_merged"] and not of_type(new, "item_started")
 
 
 def test_a_resumed_company_reviews_attempts_that_finished_before_the_kill(workspace):
-    from autonomo.company.git import Repo
-
-    repo = Repo(workspace)
-    repo.init()
-    tree = repo.worktree(workspace / ".autonomo" / "worktrees" / "add-r0a0", "item/add/r0a0")
-    (tree / "add.py").write_text("def add(a, b):\n    return a + b\n")  # done, verified, then the kill
-    check = 'python -c "from add import add; print(add(2, 3))"'
-    events = [
-        {"seq": 0, "type": "company_started", "request": "maths"},
-        {"seq": 1, "type": "plan_made", "items": [item("add", check, "5")], "acceptance": []},
-        {
-            "seq": 2,
-            "type": "item_started",
-            "item": "add",
-            "attempt": 0,
-            "branch": "item/add/r0a0",
-            "worktree": str(tree),
-        },
-        {"seq": 3, "type": "item_attempt_finished", "item": "add", "attempt": 0, "verified": True},
-    ]
-    log = EventLog(workspace / ".autonomo" / "company" / "c1")
-    result = Company(workspace, log, "scripted", ScriptedModel([APPROVE]), sandbox=sandbox_kind()).resume(events)
+    _, _, events = finished_attempt(workspace)  # the kill came before the review started
+    result, new = resume_company(workspace, events, [APPROVE])
     assert result.outcome == "delivered", result.summary
-    new = list(read_events(log.path))
     assert not of_type(new, "item_started") and of_type(new, "item_reviewed")[0]["approved"]
 
 
