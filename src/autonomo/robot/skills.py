@@ -88,8 +88,12 @@ class Humanoid:
         for thing in self.scene.objects:
             p = self.position(thing.name)
             distance, bearing = self._relative(p[0], p[1])
-            side = "ahead" if abs(math.degrees(bearing)) < 5 else f"{abs(math.degrees(bearing)):.0f} degrees to your "
-            side += "" if abs(math.degrees(bearing)) < 5 else ("left" if bearing > 0 else "right")
+            degrees = math.degrees(bearing)
+            side = (
+                "ahead"
+                if abs(degrees) < 5
+                else f"{abs(degrees):.0f} degrees to your {'left' if degrees > 0 else 'right'}"
+            )
             kind = f"{thing.color if isinstance(thing.color, str) else ''} {thing.shape}".strip()
             lines.append(
                 f"- {thing.name}: a {'movable' if thing.movable else 'fixed'} {kind} at x={p[0]:.2f}, y={p[1]:.2f}, "
