@@ -199,8 +199,7 @@ class Company:
 
     def _plan(self, request: str) -> Plan:
         """The planner's plan; a reply that is not a valid plan is shown its error and asked again."""
-        files = snapshot(self.workspace)
-        messages = planner_messages(request, listing(files, shown_files(self.workspace, files)))
+        messages = planner_messages(request, self._repository())
         for attempt in range(1, PLAN_TRIES + 1):
             text, usage = self.chat_model.chat(messages)  # type: ignore[attr-defined]
             self.log.emit("plan_reply", attempt=attempt, text=text, spend=spend("planner", "", usage))
@@ -218,6 +217,11 @@ class Company:
         items, acceptance = [i.model_dump() for i in plan.items], [c.model_dump() for c in plan.acceptance]
         self.log.emit("plan_made", items=items, acceptance=acceptance)
         return plan
+
+    def _repository(self) -> str:
+        """The main line's files as the planner and QA see them: small ones in full, the rest by name."""
+        files = snapshot(self.workspace)
+        return listing(files, shown_files(self.workspace, files))
 
     def _jobs(self, item: WorkItem) -> list[Job]:
         """K independent attempts on one item, each in a fresh worktree from the current main."""
@@ -378,9 +382,8 @@ class Company:
         found: list[Check] = []
         outcome: dict[str, Any] = {}
         if chat is not None:
-            files = snapshot(self.workspace)
             done = "\n".join(f"- `{c.command}` prints {c.expect!r}" for c in self.board.acceptance) or "(none)"
-            messages = qa_messages(self.board.request, listing(files, shown_files(self.workspace, files)), done)
+            messages = qa_messages(self.board.request, self._repository(), done)
             try:
                 text, usage = chat(messages)
                 outcome["spend"] = spend("qa", "", usage)
