@@ -69,10 +69,6 @@ class Thing(BaseModel):
     def half_height(self) -> float:
         return {"box": self.size[-1], "sphere": self.size[0], "cylinder": self.size[-1]}[self.shape]
 
-    def footprint(self) -> float:
-        """The radius of the circle around its centre that it covers on the floor."""
-        return math.hypot(self.size[0], self.size[1]) if self.shape == "box" else self.size[0]
-
     def nearest(self, x: float, y: float, centre: tuple[float, float]) -> tuple[float, float]:
         """The point of its outline on the floor nearest to (x, y), for an object now at ``centre`` (boxes stay
         axis-aligned: a push moves them more than it turns them)."""
