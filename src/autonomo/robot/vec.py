@@ -82,14 +82,15 @@ class VecEnv:
             self.local = Group(scene, seeds, episode_steps)
             return
         ctx = mp.get_context("spawn")  # the parent holds torch threads: a fork of it is not safe
-        for part in np.array_split(np.arange(self.n), min(workers, self.n)):
+        parts = np.array_split(np.arange(self.n), min(workers, self.n))
+        self.sizes = [len(part) for part in parts]
+        for part in parts:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_serve, args=(child, scene, [seeds[i] for i in part], episode_steps),
                                daemon=True)  # fmt: skip
             proc.start()
             self.pipes.append(parent)
             self.procs.append(proc)
-        self.sizes = [len(p) for p in np.array_split(np.arange(self.n), len(self.pipes))]
 
     def reset(self) -> np.ndarray:
         if self.local:
