@@ -10,7 +10,7 @@ from conftest import needs_bwrap, sandbox_kind
 
 from autonomo.agent.draft import code_blocks
 from autonomo.bench.report import markdown, summary_rows
-from autonomo.bench.runner import Bench, BenchConfig, read_report
+from autonomo.bench.runner import Bench, BenchConfig, read_report, source_commit
 from autonomo.bench.tasks import DEFAULT_TASKS, load_tasks
 from autonomo.models.scripted import ScriptedModel
 
@@ -94,7 +94,11 @@ def test_bench_runs_scores_and_resumes(tmp_path):
     Bench(config, ScriptedModel([]), log=lambda _: None).run([task], ["autonomo"])
     table = {r["k"]: r for r in summary_rows(read_report(config.out / "report.jsonl"))}
     assert table[1]["solved"] == 0 and table[2]["solved"] == 1
-    assert "| autonomo | 2 | 1 | 1 | 1.0 |" in markdown(read_report(config.out / "report.jsonl"), "t")
+    report = markdown(read_report(config.out / "report.jsonl"), "t")
+    assert "| autonomo | 2 | 1 | 1 | 1.0 |" in report
+    # Each row names the agent version that produced it, so a run resumed across sessions shows any mix.
+    (row,) = read_report(config.out / "report.jsonl")
+    assert row["commit"] == source_commit() != "" and f"Autonomo commits: {row['commit']}." in report
 
 
 @needs_data

@@ -59,7 +59,7 @@ def per_solved(value: float, solved: int) -> float | None:
 
 def markdown(rows: list[dict[str, Any]], title: str) -> str:
     table = summary_rows(rows)
-    lines = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [f"# {title}", "", provenance(rows), "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in table:
         lines.append("| " + " | ".join("–" if row[c] is None else str(row[c]) for c in COLUMNS) + " |")
     lines += ["", "Per task (passed / attempts / steps / tokens / seconds):", ""]
@@ -72,6 +72,15 @@ def markdown(rows: list[dict[str, Any]], title: str) -> str:
         ]
         lines.append(f"- **{system}**: " + ", ".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def provenance(rows: list[dict[str, Any]]) -> str:
+    """When and from which agent version the rows came: a run resumed over several sessions shows it here."""
+
+    def spread(key: str) -> str:
+        return ", ".join(sorted({str(r.get(key, "unknown")) for r in rows}))
+
+    return f"Dates: {spread('date')}. Autonomo commits: {spread('commit')}."
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -188,12 +189,28 @@ class Bench:
         )
 
 
+def source_commit() -> str:
+    """The commit of the autonomo source that runs, "+dirty" when it has uncommitted changes, "unknown" outside git.
+    A run that spans sessions must keep one agent version; each report row says which one it had."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True)
+
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    dirty = git("status", "--porcelain", "--", str(here.parent)).stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
 def summarize(system: str, task_id: str, attempts: list[Attempt], wall: float, model: str) -> dict[str, Any]:
     winner = next((a for a in attempts if a.verified), attempts[-1])
     row: dict[str, Any] = {
         "system": system,
         "task": task_id,
         "model": model,
+        "commit": source_commit(),
         "passed": winner.passed,
         "attempts": len(attempts),
         "winner": winner.attempt,
