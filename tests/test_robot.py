@@ -203,3 +203,55 @@ def test_worker_processes_change_the_speed_not_the_numbers():
         runs.append((np.stack(seen), np.stack(ended)))
     assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
     assert runs[0][1][2].all()  # every episode hit the 3-step limit (or fell) by the third step
+
+
+def test_a_training_run_killed_by_its_process_group_saves_and_resumes(tmp_path):
+    """SIGTERM to the whole process group, as a session's end or a terminal sends it: the trainer finishes the
+    iteration at hand and saves it, its worker processes exit with it, and the same command then resumes there."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "walk"
+    cli = [sys.executable, "-c", "from autonomo.cli import app; app()", "robot-train", "--envs", "2", "--out", str(out)]
+    proc = subprocess.Popen([*cli, "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    log = out / "train.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.is_file() and log.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    assert log.is_file(), proc.stderr.read().decode() if proc.poll() is not None else "no iteration in 120 s"
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10  # the workers went with the trainer (init reaps what it inherits, soon)
+    with pytest.raises(ProcessLookupError):
+        while time.monotonic() < deadline:
+            os.killpg(proc.pid, 0)
+            time.sleep(0.2)
+    iterations = [json.loads(line)["iteration"] for line in log.read_text().splitlines()]
+    (saved,) = sorted(out.glob("ckpt_*.pt"))  # the last iteration logged is the one saved
+    assert saved.name == f"ckpt_{iterations[-1]:07d}.pt"
+    again = subprocess.run([*cli, "--workers", "0", "--steps", str(64 * (iterations[-1] + 1))],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 0 and f"resumed at step {64 * iterations[-1]}" in again.stderr
+    assert [json.loads(line)["iteration"] for line in log.read_text().splitlines()] == [*iterations, iterations[-1] + 1]
+
+
+def test_worker_processes_leave_stopping_to_the_trainer():
+    """A group's SIGTERM or Ctrl-C reaches the workers too; they must outlive it so the trainer can finish and save."""
+    import os
+    import signal
+
+    from autonomo.robot.vec import VecEnv
+
+    envs = VecEnv(None, [1, 2], episode_steps=5, workers=2)
+    envs.reset()  # a round trip: each worker has set up its signal handling
+    for proc in envs.procs:
+        os.kill(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGINT)
+    assert envs.step(np.zeros((2, ACTED))).obs.shape == (2, OBS_SIZE)
+    envs.close()
+    assert not any(proc.is_alive() for proc in envs.procs)
