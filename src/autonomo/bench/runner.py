@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -189,19 +190,23 @@ class Bench:
         )
 
 
+@functools.cache
 def source_commit() -> str:
-    """The commit of the autonomo source that runs, "+dirty" when it has uncommitted changes, "unknown" outside git.
-    A run that spans sessions must keep one agent version; each report row says which one it had."""
+    """The commit of the autonomo source this process loaded, "+dirty" when it had uncommitted changes, "unknown"
+    outside git. A run that spans sessions must keep one agent version; each report row says which one it had."""
     here = Path(__file__).resolve().parent
 
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True)
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True)
+        except OSError:  # no git on this machine
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
 
     head = git("rev-parse", "--short=12", "HEAD")
-    if head.returncode != 0:
+    if head is None:
         return "unknown"
-    dirty = git("status", "--porcelain", "--", str(here.parent)).stdout.strip()
-    return head.stdout.strip() + ("+dirty" if dirty else "")
+    return head + ("+dirty" if git("status", "--porcelain", "--", str(here.parent)) else "")
 
 
 def summarize(system: str, task_id: str, attempts: list[Attempt], wall: float, model: str) -> dict[str, Any]:
