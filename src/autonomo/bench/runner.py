@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from autonomo.agent.draft import code_blocks, draft_messages, editable_files, stop_sequences
 from autonomo.agent.loop import Agent, Budget
 from autonomo.bench.tasks import Task
+from autonomo.company.git import Repo
 from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.tools import ComputerTools
 from autonomo.events import EventLog, new_run_id
@@ -195,18 +195,13 @@ def source_commit() -> str:
     """The commit of the autonomo source this process loaded, "+dirty" when it had uncommitted changes, "unknown"
     outside git. A run that spans sessions must keep one agent version; each report row says which one it had."""
     here = Path(__file__).resolve().parent
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True)
-        except OSError:  # no git on this machine
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    head = git("rev-parse", "--short=12", "HEAD")
-    if head is None:
+    repo = Repo(here)
+    try:
+        head = repo.git("rev-parse", "--short=12", "HEAD", check=False).strip()
+        dirty = repo.git("status", "--porcelain", "--", str(here.parent), check=False).strip()
+    except OSError:  # no git on this machine
         return "unknown"
-    return head + ("+dirty" if git("status", "--porcelain", "--", str(here.parent)) else "")
+    return head + ("+dirty" if dirty else "") if head else "unknown"
 
 
 def summarize(system: str, task_id: str, attempts: list[Attempt], wall: float, model: str) -> dict[str, Any]:
