@@ -451,7 +451,7 @@ def bench(
 def robot_train(
     steps: Annotated[int, typer.Option(min=1, help="train until this many environment steps in all")] = 50_000_000,
     minutes: Annotated[float | None, typer.Option(min=0.1, help="stop (and save) after this long")] = None,
-    envs: Annotated[int, typer.Option(min=1, help="environments stepped per iteration")] = 32,
+    envs: Annotated[int, typer.Option(min=1, help="environments stepped per iteration")] = 128,
     workers: Annotated[int | None, typer.Option(min=0, help="processes stepping them (default: one per core)")] = None,
     out: Annotated[Path, typer.Option(help="checkpoints, train.jsonl and policy.pt")] = Path("train/g1-walk"),
 ) -> None:

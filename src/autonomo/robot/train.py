@@ -33,7 +33,7 @@ POLICY = Path(__file__).parent / "policies" / "g1_walk.pt"  # the committed poli
 class TrainConfig:
     """Everything that shapes the learning; a checkpoint only resumes under the same config."""
 
-    envs: int = 32
+    envs: int = 128  # x horizon: 4096 steps per update; fewer made the update and per-step sync half the time
     horizon: int = 32  # steps per env per iteration
     epochs: int = 5
     minibatches: int = 4
