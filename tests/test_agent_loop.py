@@ -205,12 +205,12 @@ def test_each_write_shows_the_tests_now(workspace):
     assert result.outcome == "completed"
 
 
-def test_draft_writes_whole_files_then_the_loop_checks_them(workspace):
+def test_a_draft_that_passes_the_tests_ends_the_run(workspace):
     (workspace / "calc.py").write_text("def add(a, b):\n    pass\n")
     (workspace / "test_calc.py").write_text(PASSING_TEST)
     draft = f"Here it is.\n```python\n{GOOD_CALC}```\n### test_calc.py\n```python\nbroken\n```\n"
     result, events = run_scripted(workspace, [{"draft": draft}, FINISH], protected=("test_calc.py",))
-    assert result.outcome == "completed" and result.tests_passed
+    assert result.outcome == "completed" and result.tests_passed and result.summary == "a draft passed the tests"
     assert (workspace / "calc.py").read_text() == GOOD_CALC  # the unnamed block: the only file to change
     assert (workspace / "test_calc.py").read_text() == PASSING_TEST  # protected: the draft cannot touch it
     first = of_type(events, "model_call")[0]
@@ -219,7 +219,9 @@ def test_draft_writes_whole_files_then_the_loop_checks_them(workspace):
     assert writes == [(True, "overwrote")]  # the reply was cut off at the test file's heading
     assert first["text"] == f"Here it is.\n```python\n{GOOD_CALC}```\n"
     assert of_type(events, "user_message")[0]["content"].startswith("Tests now: passed: 1 passed")
-    assert Ledger.from_events(events).model_calls == 2
+    (check,) = of_type(events, "verification")
+    assert check["passed"] and check["command"]
+    assert Ledger.from_events(events).model_calls == 1  # no finish call: the tests said so already
 
 
 def test_a_failing_draft_is_redrafted_seeing_the_failure(workspace):
@@ -234,6 +236,20 @@ def test_a_failing_draft_is_redrafted_seeing_the_failure(workspace):
     assert "failed the tests" not in first and "complete new content of calc.py" in first
     assert "An earlier version failed the tests" in second and "assert -1 == 5" in second  # the pytest output
     assert "def add(a, b):\n    pass" in second and BAD_CALC not in second  # as they were: shown, it is copied
+    assert [e["step"] for e in of_type(events, "model_call") if e.get("draft")] == [1, 2]
+
+
+def test_a_draft_with_no_code_block_is_redrafted(workspace):
+    from autonomo.agent.draft import NO_CODE
+    from autonomo.models.scripted import ScriptedModel
+
+    (workspace / "calc.py").write_text("def add(a, b):\n    pass\n")
+    (workspace / "test_calc.py").write_text(PASSING_TEST)
+    cut_off = {"draft": "Let me explain addition first.\n```python\ndef add(a, b):\n    # adds"}  # out of tokens
+    model = ScriptedModel([cut_off, {"draft": f"```python\n{GOOD_CALC}```"}])
+    result, events = run_scripted(workspace, model, protected=("test_calc.py",))
+    assert result.outcome == "completed" and result.tests_passed
+    assert NO_CODE in model.prompts[1][1]["content"] and NO_CODE not in model.prompts[0][1]["content"]
     assert [e["step"] for e in of_type(events, "model_call") if e.get("draft")] == [1, 2]
 
 

@@ -61,3 +61,24 @@ def test_solves_a_tiny_task_end_to_end(model, workspace):
     calls = [e for e in of_type(events, "model_call") if not e.get("error")]
     assert sum(c["prompt_tokens_evaluated"] for c in calls) < sum(c["prompt_tokens"] for c in calls)
     assert result.totals["cost_usd"] == 0
+
+
+def test_setting_the_seed_again_samples_the_same_replies(model):
+    messages = [{"role": "user", "content": "Name a fruit and a colour, at random."}]
+    other = [{"role": "user", "content": "Say hi."}]
+    before = model.temperature, model.max_tokens
+    model.temperature, model.max_tokens = 1.0, 12
+
+    def attempt() -> list[str]:
+        # llama.cpp's logits differ slightly with how much of a prompt was cached: start from the same cache.
+        model.chat(other)
+        model.seed = 7
+        return [model.chat(messages)[0] for _ in range(2)]
+
+    try:
+        first = attempt()
+        model.chat(messages)  # a call more than the first attempt made
+        again = attempt()
+    finally:
+        model.temperature, model.max_tokens = before
+    assert again == first

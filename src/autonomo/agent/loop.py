@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.draft import code_blocks, draft_messages, editable_files, stop_sequences
+from autonomo.agent.draft import NO_CODE, code_blocks, draft_messages, editable_files, failure_note, stop_sequences
 from autonomo.body import FINISH, Body, Observation, TestReport
 from autonomo.computer.tools import SKIP_DIRS
 from autonomo.events import Event, EventLog, Ledger
@@ -44,7 +44,10 @@ MAX_REPEATS = 3  # the same call with the same result this often: a greedy model
 # repeat itself again (measured: the same no-op edit three times in a row on Exercism's bob and isogram).
 EXPLORE_TEMPERATURE = 0.7
 REPEAT_NOTE = "\n[You made this exact call before, with this result. Try something else.]"
-REDRAFTS = 5  # drafts after the first, while the tests fail (see draft.py); about 10 s each on Exercism
+# Drafts after the first, while the tests fail (see draft.py); about 14 s each on Exercism. On the embedded model
+# redrafts rescued 4 of 23 failed drafts (at the 1st to 4th redraft) and the tool loop after them none of 53, at
+# ~60 s a step: so redrafts get the benchmark's whole 15-step budget, and a 30-step run keeps 15 for the loop.
+REDRAFTS = 14
 SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
 
@@ -213,17 +216,26 @@ class Agent:
     def _draft_then_loop(self, goal: str, shown: dict[str, str], fits: bool) -> tuple[str, str, TestReport | None]:
         if self.draft and fits:
             try:
-                report = self._draft(goal, shown)
-                for _ in range(self.redrafts):
-                    if report is None or report.passed or report.command is None:
-                        break
-                    if self.budget.exhausted(self.ledger, self.step):
-                        break  # the loop stops the run, with the reason
-                    with hotter(self.model, EXPLORE_TEMPERATURE):  # greedy, it would write the same draft again
-                        report = self._draft(goal, shown, report) or report
+                report = self._drafts(goal, shown)
+                if report is not None and report.passed:  # verified: a finish call would only cost a model call
+                    self._verify(final=False, report=report)
+                    return "completed", "a draft passed the tests", report
             except ModelError as exc:  # the loop retries, with backoff; drafts are an extra
                 self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
         return self._loop()
+
+    def _drafts(self, goal: str, shown: dict[str, str]) -> TestReport | None:
+        """The draft, then redrafts while it fails its tests (see draft.py). Returns the last tests' result, or
+        None when there are no tests to say whether a draft works."""
+        report, note = None, ""
+        for n in range(1 + self.redrafts):
+            if n and self.budget.exhausted(self.ledger, self.step):
+                break  # the loop stops the run, with the reason
+            with hotter(self.model, EXPLORE_TEMPERATURE if n else 0.0):  # greedy, it would write the same again
+                report, note = self._draft(goal, shown, note)
+            if report is None or report.passed:
+                break
+        return report
 
     def _resume_pending(self, events: list[Event]) -> tuple[str, str, TestReport | None]:
         calls = [e for e in events if e["type"] == "model_call" and "error" not in e]
@@ -253,21 +265,20 @@ class Agent:
                     return finished
         return self._loop()
 
-    def _draft(self, goal: str, files: dict[str, str], failing: TestReport | None = None) -> TestReport | None:
+    def _draft(self, goal: str, files: dict[str, str], note: str = "") -> tuple[TestReport | None, str]:
         """One free-form completion whose code blocks are written as create calls (see draft.py); a redraft when
-        ``failing`` holds how an earlier draft failed the tests. Returns the tests' result after the writes, or
-        None when nothing was written. A failed model call raises ModelError."""
+        ``note`` says what went wrong with an earlier one. Returns the tests' result after the writes (None when
+        there are no tests) and, when they fail, the note for a redraft. A failed model call raises ModelError."""
         chat = getattr(self.model, "chat", None)
         if chat is None:
-            return None
+            return None, ""
         protected = sorted(self.tools.rel(p) for p in self.tools.protected)
         editable = editable_files(list(files), protected)
         # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
         wanted = ", ".join(editable) if editable else "each file you create"
         self.step += 1
         redact = self.log.redact  # this prompt is not folded from the (redacted) log: redact it here
-        failure = redact(failing.output) if failing else ""
-        messages = draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted, failure)
+        messages = draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted, note)
         text, usage = chat(messages, stop_sequences(list(files), editable))
         # A block for a file that is there but not to be changed (the tests) is a copy, not a change: dropped.
         blocks = [(path, code) for path, code in code_blocks(text, editable) if path in editable or path not in files]
@@ -278,14 +289,17 @@ class Agent:
             for i, (path, content) in enumerate(blocks)
         ]
         self._emit_reply(ModelReply(text, calls, usage), draft=True)
-        if not calls:
+        if calls:
+            self._run_calls(self.step, calls, draft=True)
+        else:
             self.log.emit("user_message", step=self.step, content="No file was written: the reply had no code block.")
-            return None
-        self._run_calls(self.step, calls, draft=True)
         report = self.tools.test()
-        if report.command is not None:
-            self.log.emit("user_message", step=self.step, content=tests_note(report).lstrip())
-        return report
+        if report.command is None:
+            return None, ""
+        if not calls:
+            return report, NO_CODE
+        self.log.emit("user_message", step=self.step, content=tests_note(report).lstrip())
+        return report, "" if report.passed else failure_note(redact(report.output))
 
     def _loop(self) -> tuple[str, str, TestReport | None]:
         specs = self.tools.specs
@@ -403,8 +417,9 @@ class Agent:
         report = self.tools.test()
         return tests_note(report) if report.command is not None else ""
 
-    def _verify(self, final: bool) -> TestReport:
-        report = self.tools.test()
+    def _verify(self, final: bool, report: TestReport | None = None) -> TestReport:
+        """Logs the check of the goal: ``report``, or the tests run now."""
+        report = report or self.tools.test()
         self.log.emit(
             "verification",
             final=final,

@@ -68,7 +68,6 @@ class LlamaCppModel:
         self.temperature = temperature
         self.seed = seed
         self._calls = 0
-        self._samples = 0
         self.llm = Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -86,6 +85,17 @@ class LlamaCppModel:
             bos_token=vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else "",
         )
         self._grammars: dict[str, Any] = {}
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @seed.setter
+    def seed(self, value: int) -> None:
+        # Each call draws its own seed from this one and the calls made since it was set: an attempt started with
+        # a given seed samples the same replies whatever ran before it in this process (a resumed benchmark), as
+        # far as llama.cpp allows: its logits differ slightly with how much of the prompt was cached.
+        self._seed, self._samples = value, 0
 
     def _grammar(self, tools: list[ToolSpec]) -> Any:
         from llama_cpp import LlamaGrammar
@@ -121,7 +131,7 @@ class LlamaCppModel:
                 temperature=self.temperature,
                 # A new seed per call: with one seed, a hot sample of a peaked model repeats the previous one (seen
                 # on Exercism's bob: three redrafts at 0.7 wrote the same code).
-                seed=hash((self.seed, self._samples)) & 0x7FFFFFFF,
+                seed=hash((self._seed, self._samples)) & 0x7FFFFFFF,
                 repeat_penalty=1.0,  # code repeats tokens by nature; penalising them corrupts it
                 grammar=grammar,
                 stop=[*(rendered.stop or []), *(stop or [])],
