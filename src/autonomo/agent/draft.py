@@ -42,12 +42,12 @@ def draft_messages(goal: str, files: dict[str, str], wanted: str, note: str = ""
     """``wanted`` says which files to write, e.g. "leap.py" or "each file you create"; ``note``, what went wrong
     with an earlier draft (``failure_note`` or ``NO_CODE``), makes this a redraft."""
     shown = "\n\n".join(f"### {name}\n```{fence_language(name)}\n{text}\n```" for name, text in files.items())
-    failing = f"{note}\n\n" if note else ""
+    earlier = f"{note}\n\n" if note else ""
     return [
         {"role": "system", "content": SYSTEM},
         {
             "role": "user",
-            "content": f"{goal}\n\nThe files:\n\n{shown or '(none yet)'}\n\n{failing}Reply with the complete "
+            "content": f"{goal}\n\nThe files:\n\n{shown or '(none yet)'}\n\n{earlier}Reply with the complete "
             f"new content of {wanted}, each in its own fenced block preceded by a "
             "line `### <file name>`.",
         },
