@@ -90,12 +90,44 @@ def test_a_checkpoint_from_another_config_is_refused(tmp_path):
         Trainer(tmp_path, other).resume()
 
 
+def test_a_run_can_start_from_a_checkpoint_of_another_task(tmp_path):
+    """A curriculum step: the task changed (so the digest did), the policy goes on from where it was."""
+    from dataclasses import replace
+
+    Trainer(tmp_path / "old", TINY).train(steps=64)
+    (old,) = (tmp_path / "old").glob("ckpt_*.pt")
+    new = Trainer(tmp_path / "new", replace(TINY, entropy=0.01))
+    assert not new.resume()
+    new.start_from(old)
+    before = Trainer(tmp_path / "old", TINY)
+    before.resume()
+    for name, weights in before.actor.state_dict().items():
+        assert new.actor.state_dict()[name].equal(weights)
+    assert (new.iteration, new.global_step, new.lr) == (0, 64, before.lr)
+    new.train(steps=96)
+    again = Trainer(tmp_path / "new", replace(TINY, entropy=0.01))
+    assert again.resume() and (again.iteration, again.global_step, again.started_from) == (1, 96, str(old))
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        again.start_from(tmp_path / "old" / "policy.pt")
+    with pytest.raises(ValueError, match="hidden layers"):
+        Trainer(tmp_path / "other", replace(TINY, hidden=[16])).start_from(old)
+
+
 def test_training_episodes_are_randomised():
     env = WalkEnv(seed=3, randomise=Randomise(still=0.0))
     env.reset()
     first = env.command.copy()
     env.reset()
     assert np.any(env.command != first) and np.all(np.abs(env.command) <= [1.0, 0.5, 1.0])
+    commands, changes = [], []
+    for _ in range(2000):  # turns on the spot and straight walks come up, at uneven intervals
+        env.step(np.zeros(ACTED))  # the robot falls, which does not matter to the commands
+        if env.steps == 1 or np.any(env.command != commands[-1]):
+            changes.append(env.steps)
+        commands.append(env.command.copy())
+    gaps = np.diff(changes)
+    assert len(set(gaps)) > 1 and min(gaps) >= 100
+    assert any(np.count_nonzero(c) in (1, 2) for c in commands)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +175,27 @@ def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_poli
     started = next(e for e in read_events(log.path) if e["type"] == "run_started")
     assert started["body"] == "robot:room" and "Workspace files" not in started["messages"][1]["content"]
     assert tools.save_video().stat().st_size > 1000
+
+
+def test_the_committed_policy_stands_turns_and_walks():
+    """The skills on the policy that ships (robot/policies/g1_walk.pt), for a few simulated seconds."""
+    import math
+
+    from autonomo.robot.env import CTRL_DT
+    from autonomo.robot.skills import TOUCHDOWN, Humanoid
+    from autonomo.robot.train import POLICY
+
+    seen = []  # each control step's command and gait phase
+    robot = Humanoid(Scene.load("room"), WalkPolicy(POLICY), frame=lambda env: seen.append((env.command.copy(),
+                                                                                            env.phase[0])))  # fmt: skip
+    assert robot.stop().ok
+    assert robot.turn_to(-math.pi / 2).ok and abs(robot.env.pose()[2] + math.pi / 2) <= math.radians(8)
+    x, y, _ = robot.env.pose()
+    walked = robot.walk_to(x, y - 1.0)
+    assert walked.ok and "arrived" in walked.output and not robot.fell
+    assert robot.env.steps * CTRL_DT < 12
+    stops = [i for i in range(1, len(seen)) if np.any(seen[i - 1][0]) and not np.any(seen[i][0])]
+    assert stops and all(abs(math.sin(seen[i][1])) < TOUCHDOWN for i in stops)  # stood still feet down
 
 
 def test_skill_arguments_are_checked(tmp_path, untrained_policy):

@@ -453,19 +453,32 @@ def robot_train(
     minutes: Annotated[float | None, typer.Option(min=0.1, help="stop (and save) after this long")] = None,
     envs: Annotated[int, typer.Option(min=1, help="environments stepped per iteration")] = 128,
     workers: Annotated[int | None, typer.Option(min=0, help="processes stepping them (default: one per core)")] = None,
-    out: Annotated[Path, typer.Option(help="checkpoints, train.jsonl and policy.pt")] = Path("train/g1-walk"),
+    out: Annotated[
+        Path | None, typer.Option(help="checkpoints, train.jsonl and policy.pt [default: train/g1-walk-vTASK]")
+    ] = None,
+    start_from: Annotated[
+        Path | None, typer.Option(help="a checkpoint of an older task to begin with, when OUT holds none")
+    ] = None,
 ) -> None:
     """Train the humanoid's walking policy (PPO); rerunning the same command resumes from the last checkpoint."""
     from autonomo.robot.assets import RobotExtraMissing
 
     try:
+        from autonomo.robot.env import TASK_VERSION
         from autonomo.robot.train import TrainConfig, Trainer
 
+        out = out or Path(f"train/g1-walk-v{TASK_VERSION}")  # a new task never meets an older task's checkpoints
         trainer = Trainer(out, TrainConfig(envs=envs))
-        resumed = trainer.resume()
-    except (RobotExtraMissing, ValueError) as exc:
+        if trainer.resume():
+            began = f"resumed at step {trainer.global_step}"
+        elif start_from:
+            trainer.start_from(start_from)
+            began = f"started from {start_from} (step {trainer.global_step})"
+        else:
+            began = "started"
+    except (RobotExtraMissing, ValueError, OSError) as exc:
         raise fail(str(exc)) from None
-    err.print(f"{'resumed at step ' + str(trainer.global_step) if resumed else 'started'} · device {trainer.device}")
+    err.print(f"{began} · device {trainer.device}")
     import os
 
     last = trainer.train(steps, minutes, workers=(os.cpu_count() or 1) if workers is None else workers)

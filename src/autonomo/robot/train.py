@@ -109,6 +109,7 @@ class Trainer:
         self.normaliser = Normaliser(OBS_SIZE)
         self.iteration = 0
         self.global_step = 0
+        self.started_from: str | None = None  # the checkpoint of another task this run began from, if any
         self.scene = scene
         self.stop_requested = False
 
@@ -121,6 +122,7 @@ class Trainer:
             "digest": self.config.digest(),
             "iteration": self.iteration,
             "global_step": self.global_step,
+            "started_from": self.started_from,
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
             "log_std": self.log_std.detach().cpu(),
@@ -152,6 +154,27 @@ class Trainer:
         state = self.torch.load(found[-1], map_location=self.device, weights_only=False)
         if state["digest"] != self.config.digest():
             raise ValueError(f"{found[-1]} was made with another training config: {state['config']}")
+        self._load(state)
+        self.torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            self.torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.iteration = state["iteration"]
+        self.started_from = state.get("started_from")
+        return True
+
+    def start_from(self, path: Path) -> None:
+        """Begins this run with the policy of a checkpoint made under another task or config (a curriculum step):
+        the networks, the exploration noise, the observation statistics, the optimiser with its learning rate, and
+        the step count, which stays the experience behind the policy. Only the network layout must match."""
+        state = self.torch.load(path, map_location=self.device, weights_only=False)
+        if not isinstance(state, dict) or "critic" not in state:
+            raise ValueError(f"{path} is not a training checkpoint (a ckpt_*.pt; policy.pt holds only the actor)")
+        if state["config"]["hidden"] != self.config.hidden:
+            raise ValueError(f"{path} has hidden layers {state['config']['hidden']}, this run {self.config.hidden}")
+        self._load(state)
+        self.started_from = str(path)
+
+    def _load(self, state: dict[str, Any]) -> None:
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         with self.torch.no_grad():
@@ -159,11 +182,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr = state["lr"]
         self.normaliser.load(state["normaliser"])
-        self.torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and self.device.type == "cuda":
-            self.torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.iteration, self.global_step = state["iteration"], state["global_step"]
-        return True
+        self.global_step = state["global_step"]
 
     # -- training ------------------------------------------------------------------------------------------
 
