@@ -40,7 +40,7 @@ ARM_RANGE = 0.4  # radians around the default pose that arm targets are drawn fr
 class Randomise:
     """What changes between training episodes; all off for evaluation."""
 
-    # Stops and starts, turns on the spot and slow walking, which the skills ask for all the time: the policy of
+    # Stops, starts and turns on the spot, which the skills ask for all the time: the policy of
     # task 3 (a command every 10 s, zero one time in ten) stumbled after a stop and fell turning from standing.
     command_every: tuple[int, int] = (100, 400)  # steps between new commands (2 to 8 s)
     push_every: tuple[int, int] = (250, 500)  # steps between pushes

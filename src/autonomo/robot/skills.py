@@ -60,9 +60,8 @@ class Humanoid:
 
     def _settle(self, seconds: float = 0.6, command: Callable[[], tuple[float, float, float]] | None = None) -> str:
         """Stands still. A walking robot first steps on, under ``command`` (default: the last one), to the next
-        touchdown (a gait phase of 0 or pi): told to
-        stand with a foot in the air, the policy lurched up to 0.8 m/s sideways: 7 of 50 walk_to targets ended
-        0.31-0.42 m off after the robot had come within 0.18 m."""
+        touchdown (a gait phase of 0 or pi): told to stand with a foot in the air, the policy lurched up to 0.8 m/s
+        sideways, and 7 of 50 walk_to targets ended 0.31-0.42 m off after the robot had come within 0.18 m."""
         for _ in range(round(0.5 / (GAIT_HZ * CTRL_DT))):  # at most half a gait cycle
             if self.env.still() or abs(math.sin(self.env.phase[0])) < TOUCHDOWN:
                 break
