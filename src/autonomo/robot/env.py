@@ -4,7 +4,7 @@ Modelled on MuJoCo Playground's G1 joystick task (control at 50 Hz over a 500 Hz
 from the ``knees_bent`` pose, a gait phase in the observation, random pushes), with two changes for training on a
 CPU: the policy drives the 12 leg joints and 3 waist joints only, and the arms hold targets that skills set
 (randomised in training, so that a policy keeps its balance whatever the arms do); and a zero command asks the
-robot to stand still, not to step in place.
+robot to stand still, not to step in place (though it may step to stop itself or to catch a push).
 
 Observation (89 numbers): pelvis linear velocity (3, pelvis frame), pelvis angular velocity (3), gravity in the
 pelvis frame (3), command (3), joint angles minus the default pose (29), joint velocities (29, scaled by 0.05), the
@@ -22,7 +22,7 @@ import numpy as np
 from autonomo.robot.assets import require
 from autonomo.robot.scene import Scene
 
-TASK_VERSION = 4  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
+TASK_VERSION = 5  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
 CTRL_DT = 0.02
 SUBSTEPS = 10  # of the model's 0.002 s
 ACTED = 15  # legs (12) and waist (3): the first 15 actuators
@@ -199,7 +199,11 @@ class WalkEnv:
             "tilt_speed": -0.05 * np.sum(gyro[:2] ** 2),
             "upright": -2.0 * np.sum(self.gravity()[:2] ** 2),
             "action_rate": -0.02 * np.sum((action - self.last_action) ** 2),
-            "pose": -(0.5 if still else 0.05) * np.sum(joints[:ACTED] ** 2),
+            # Standing still means the default pose, but only once the robot has slowed down: until then it may
+            # step to catch itself. Paid in full at any speed (tasks 3 and 4), it kept its feet planted after a
+            # walk and toppled over them.
+            "pose": -(0.05 + 0.45 * math.exp(-np.sum(linvel[:2] ** 2) / 0.01) if still else 0.05)
+            * np.sum(joints[:ACTED] ** 2),
             "fall": -10.0 if fell else 0.0,
         }
         if not still:
