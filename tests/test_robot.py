@@ -181,21 +181,23 @@ def test_the_committed_policy_stands_turns_and_walks():
     """The skills on the policy that ships (robot/policies/g1_walk.pt), for a few simulated seconds."""
     import math
 
-    from autonomo.robot.env import CTRL_DT
-    from autonomo.robot.skills import TOUCHDOWN, Humanoid
+    from autonomo.robot.env import CTRL_DT, TOUCHDOWN
+    from autonomo.robot.skills import Humanoid
     from autonomo.robot.train import POLICY
 
-    seen = []  # each control step's command and gait phase
-    robot = Humanoid(Scene.load("room"), WalkPolicy(POLICY), frame=lambda env: seen.append((env.command.copy(),
-                                                                                            env.phase[0])))  # fmt: skip
+    seen = []  # each control step: the command, the gait phase, whether the robot stands
+    robot = Humanoid(Scene.load("room"), WalkPolicy(POLICY),
+                     frame=lambda env: seen.append((np.any(env.command), env.phase[0], env.standing())))  # fmt: skip
     assert robot.stop().ok
     assert robot.turn_to(-math.pi / 2).ok and abs(robot.env.pose()[2] + math.pi / 2) <= math.radians(8)
     x, y, _ = robot.env.pose()
     walked = robot.walk_to(x, y - 1.0)
     assert walked.ok and "arrived" in walked.output and not robot.fell
-    assert robot.env.steps * CTRL_DT < 12
-    stops = [i for i in range(1, len(seen)) if np.any(seen[i - 1][0]) and not np.any(seen[i][0])]
-    assert stops and all(abs(math.sin(seen[i][1])) < TOUCHDOWN for i in stops)  # stood still feet down
+    assert robot.stop().ok and robot.env.steps * CTRL_DT < 14
+    # Told to stand after the walk, it stepped on for a while, and its gait stopped with both feet down.
+    stop = max(i for i in range(1, len(seen)) if seen[i - 1][0] and not seen[i][0])
+    assert not seen[stop][2] and seen[-1][2]
+    assert all(abs(math.sin(phase)) < TOUCHDOWN for _, phase, standing in seen if standing)
 
 
 def test_skill_arguments_are_checked(tmp_path, untrained_policy):

@@ -4,7 +4,7 @@ Modelled on MuJoCo Playground's G1 joystick task (control at 50 Hz over a 500 Hz
 from the ``knees_bent`` pose, a gait phase in the observation, random pushes), with two changes for training on a
 CPU: the policy drives the 12 leg joints and 3 waist joints only, and the arms hold targets that skills set
 (randomised in training, so that a policy keeps its balance whatever the arms do); and a zero command asks the
-robot to stand still, not to step in place (though it may step to stop itself or to catch a push).
+robot to stand still, not to step in place (it steps until it has stopped).
 
 Observation (89 numbers): pelvis linear velocity (3, pelvis frame), pelvis angular velocity (3), gravity in the
 pelvis frame (3), command (3), joint angles minus the default pose (29), joint velocities (29, scaled by 0.05), the
@@ -22,7 +22,7 @@ import numpy as np
 from autonomo.robot.assets import require
 from autonomo.robot.scene import Scene
 
-TASK_VERSION = 5  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
+TASK_VERSION = 6  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
 CTRL_DT = 0.02
 SUBSTEPS = 10  # of the model's 0.002 s
 ACTED = 15  # legs (12) and waist (3): the first 15 actuators
@@ -30,7 +30,9 @@ ACTION_SCALE = 0.5
 OBS_SIZE = 89
 COMMAND_MAX = np.array([1.0, 0.5, 1.0])  # vx m/s, vy m/s, wz rad/s
 STILL = 0.1  # commands below this (in each component) mean "stand still"
+STOPPED = 0.2  # m/s: slower than this, a robot told to stand still stops stepping
 GAIT_HZ = 1.25
+TOUCHDOWN = math.sin(math.pi * GAIT_HZ * CTRL_DT)  # |sin(phase)| under half a control step's phase advance
 SWING_HEIGHT = 0.08  # metres a foot lifts at the top of its swing
 FALLEN_HEIGHT = 0.45  # pelvis height (standing: about 0.75)
 ARM_RANGE = 0.4  # radians around the default pose that arm targets are drawn from in training
@@ -138,7 +140,8 @@ class WalkEnv:
         d.ctrl[ACTED:] = self.arm_targets
         self.mujoco.mj_step(m, d, nstep=SUBSTEPS)
         self.steps += 1
-        if not self.still():
+        standing = self.standing()
+        if not standing:
             self.phase = (self.phase + 2 * math.pi * GAIT_HZ * CTRL_DT) % (2 * math.pi)
         r = self.randomise
         if r:
@@ -149,7 +152,7 @@ class WalkEnv:
                 d.qvel[0:2] += self.rng.uniform(*r.push_speed) * np.array([math.cos(angle), math.sin(angle)])
                 self.next_push = self.steps + int(self.rng.integers(*r.push_every))
         fell = self.fallen()
-        terms = self._rewards(action, fell)
+        terms = self._rewards(action, fell, standing)
         self.last_action = action
         # Paid per second, as MuJoCo Playground does: returns stay near 1, so the critic's loss does not swamp the
         # actor's gradient under the shared gradient clipping.
@@ -157,6 +160,19 @@ class WalkEnv:
 
     def still(self) -> bool:
         return bool(np.all(np.abs(self.command) < STILL))
+
+    def touchdown(self) -> bool:
+        """Both feet down: the gait phase is at 0 or pi."""
+        return abs(math.sin(self.phase[0])) < TOUCHDOWN
+
+    def standing(self) -> bool:
+        """Told to stand still, slowed down and both feet down: the gait clock stops and the default pose is asked
+        for. Until then the robot steps on, under the gait reward, to stop itself or to catch a push. When the
+        clock stopped at once (tasks 3 to 5), the robot stood with a foot in the air or kept its feet planted at
+        speed and toppled over them: 23 of 28 falls of a task-5 policy came while told to stand still. A clock
+        that stops at a touchdown and starts again as the robot sways faster only makes a double support longer."""
+        speed = float(np.linalg.norm(self.data.sensordata[self.linvel][:2]))
+        return self.still() and self.touchdown() and speed < STOPPED
 
     def fallen(self) -> bool:
         d = self.data
@@ -187,11 +203,10 @@ class WalkEnv:
             obs[:9] += self.rng.normal(0.0, self.randomise.noise, size=9)
         return obs.astype(np.float32)
 
-    def _rewards(self, action: np.ndarray, fell: bool) -> dict[str, float]:
+    def _rewards(self, action: np.ndarray, fell: bool, standing: bool) -> dict[str, float]:
         d = self.data
         linvel, gyro = d.sensordata[self.linvel], d.sensordata[self.gyro]
         joints = d.qpos[self.qadr] - self.default
-        still = self.still()
         terms = {
             "track_linvel": 1.0 * math.exp(-np.sum((self.command[:2] - linvel[:2]) ** 2) / 0.25),
             "track_turn": 0.75 * math.exp(-((self.command[2] - gyro[2]) ** 2) / 0.25),
@@ -199,14 +214,10 @@ class WalkEnv:
             "tilt_speed": -0.05 * np.sum(gyro[:2] ** 2),
             "upright": -2.0 * np.sum(self.gravity()[:2] ** 2),
             "action_rate": -0.02 * np.sum((action - self.last_action) ** 2),
-            # Standing still means the default pose, but only once the robot has slowed down: until then it may
-            # step to catch itself. Paid in full at any speed (tasks 3 and 4), it kept its feet planted after a
-            # walk and toppled over them.
-            "pose": -(0.05 + 0.45 * math.exp(-np.sum(linvel[:2] ** 2) / 0.01) if still else 0.05)
-            * np.sum(joints[:ACTED] ** 2),
+            "pose": -(0.5 if standing else 0.05) * np.sum(joints[:ACTED] ** 2),
             "fall": -10.0 if fell else 0.0,
         }
-        if not still:
+        if not standing:
             # Each foot follows the gait phase: up during its swing, down otherwise.
             lift = SWING_HEIGHT * np.maximum(np.sin(self.phase), 0.0)
             height = np.array([d.site_xpos[f][2] for f in self.feet]) - self.foot_floor

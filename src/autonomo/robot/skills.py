@@ -15,7 +15,7 @@ import numpy as np
 
 from autonomo.body import Observation
 from autonomo.robot.assets import require
-from autonomo.robot.env import ACTED, CTRL_DT, GAIT_HZ, WalkEnv
+from autonomo.robot.env import ACTED, CTRL_DT, WalkEnv
 from autonomo.robot.scene import Scene
 from autonomo.robot.train import WalkPolicy
 
@@ -25,7 +25,6 @@ REACH_TOLERANCE = 0.06  # metres between palm and target
 STANDOFF = 0.45  # metres between an object's edge and the robot's centre when walking up to it
 ARM_JOINTS = 14  # left arm then right arm, 7 each; the actuators after legs and waist
 PALMS = {"left": "left_palm", "right": "right_palm"}
-TOUCHDOWN = math.sin(math.pi * GAIT_HZ * CTRL_DT)  # |sin(phase)| under half a control step's phase advance
 
 
 def wrap(angle: float) -> float:
@@ -58,16 +57,8 @@ class Humanoid:
                 return "done"
         return "timeout"
 
-    def _settle(self, seconds: float = 0.6, command: Callable[[], tuple[float, float, float]] | None = None) -> str:
-        """Stands still. A walking robot first steps on, under ``command`` (default: the last one), to the next
-        touchdown (a gait phase of 0 or pi): told to stand with a foot in the air, the policy lurched up to 0.8 m/s
-        sideways, and 7 of 50 walk_to targets ended 0.31-0.42 m off after the robot had come within 0.18 m."""
-        for _ in range(round(0.5 / (GAIT_HZ * CTRL_DT))):  # at most half a gait cycle
-            if self.env.still() or abs(math.sin(self.env.phase[0])) < TOUCHDOWN:
-                break
-            ended = self._run(CTRL_DT, command or (lambda: tuple(self.env.command)))
-            if ended == "fell":
-                return ended
+    def _settle(self, seconds: float = 0.6) -> str:
+        """A zero command: the robot steps on until it has slowed down with both feet down, then stands (env.py)."""
         return self._run(seconds, lambda: (0.0, 0.0, 0.0))
 
     def _fallen(self) -> Observation | None:
@@ -126,7 +117,7 @@ class Humanoid:
 
         ended = self._run(10 + start / 0.3, command, until=lambda: self._relative(x, y)[0] < 0.6 * tolerance)
         if ended != "fell":
-            ended = "fell" if self._settle(command=command) == "fell" else ended
+            ended = "fell" if self._settle() == "fell" else ended
         distance, _ = self._relative(x, y)
         ok = ended != "fell" and distance <= tolerance
         what = "fell over" if ended == "fell" else "arrived" if ok else "stopped short (time ran out)"
@@ -161,12 +152,10 @@ class Humanoid:
         def error() -> float:
             return wrap(heading - self.env.pose()[2])
 
-        def command() -> tuple[float, float, float]:
-            return 0.0, 0.0, float(np.clip(2.0 * error(), -1, 1))
-
-        ended = self._run(3 + abs(error()) / 0.4, command, until=lambda: abs(error()) < TURN_TOLERANCE / 2)
+        ended = self._run(3 + abs(error()) / 0.4, lambda: (0.0, 0.0, float(np.clip(2.0 * error(), -1, 1))),
+                          until=lambda: abs(error()) < TURN_TOLERANCE / 2)  # fmt: skip
         if ended != "fell":
-            ended = "fell" if self._settle(command=command) == "fell" else ended
+            ended = "fell" if self._settle() == "fell" else ended
         ok = ended != "fell" and abs(error()) <= TURN_TOLERANCE
         what = "fell over" if ended == "fell" else "done" if ok else "did not get there"
         return Observation(ok, f"turn_to {math.degrees(heading):.0f} degrees: {what}; now facing "
@@ -179,7 +168,7 @@ class Humanoid:
     def stop(self) -> Observation:
         if fallen := self._fallen():
             return fallen
-        ended = self._settle(1.0)
+        ended = self._run(1.0, lambda: (0.0, 0.0, 0.0))
         speed = float(np.linalg.norm(self.env.data.qvel[:2]))
         ok = ended != "fell" and speed < 0.1
         return Observation(ok, "fell over" if ended == "fell" else f"stopped; moving at {speed:.2f} m/s.")
