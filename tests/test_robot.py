@@ -101,14 +101,19 @@ def test_a_run_can_start_from_a_checkpoint_of_another_task(tmp_path):
     new.start_from(old)
     before = Trainer(tmp_path / "old", TINY)
     before.resume()
-    for name, weights in before.actor.state_dict().items():
-        assert new.actor.state_dict()[name].equal(weights)
+    for net in ("actor", "critic"):
+        for name, weights in getattr(before, net).state_dict().items():
+            assert getattr(new, net).state_dict()[name].equal(weights)
+    assert new.log_std.equal(before.log_std) and new.normaliser.count == before.normaliser.count
+    assert new.optimizer.state_dict()["state"].keys() == before.optimizer.state_dict()["state"].keys()
     assert (new.iteration, new.global_step, new.lr) == (0, 64, before.lr)
     new.train(steps=96)
     again = Trainer(tmp_path / "new", replace(TINY, entropy=0.01))
     assert again.resume() and (again.iteration, again.global_step, again.started_from) == (1, 96, str(old))
-    with pytest.raises(ValueError, match="not a training checkpoint"):
-        again.start_from(tmp_path / "old" / "policy.pt")
+    for bad in (tmp_path / "old" / "policy.pt", tmp_path / "garbage.pt"):
+        (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+        with pytest.raises(ValueError, match="not a training checkpoint"):
+            again.start_from(bad)
     with pytest.raises(ValueError, match="hidden layers"):
         Trainer(tmp_path / "other", replace(TINY, hidden=[16])).start_from(old)
 
@@ -119,14 +124,14 @@ def test_training_episodes_are_randomised():
     first = env.command.copy()
     env.reset()
     assert np.any(env.command != first) and np.all(np.abs(env.command) <= [1.0, 0.5, 1.0])
-    commands, changes = [], []
+    commands, changes = [env.command.copy()], [0]
     for _ in range(2000):  # turns on the spot and straight walks come up, at uneven intervals
         env.step(np.zeros(ACTED))  # the robot falls, which does not matter to the commands
-        if env.steps == 1 or np.any(env.command != commands[-1]):
+        if np.any(env.command != commands[-1]):
             changes.append(env.steps)
         commands.append(env.command.copy())
     gaps = np.diff(changes)
-    assert len(set(gaps)) > 1 and min(gaps) >= 100
+    assert len(set(gaps)) > 1 and min(gaps) >= 100 and max(gaps) < 400
     assert any(np.count_nonzero(c) in (1, 2) for c in commands)
 
 
@@ -185,19 +190,20 @@ def test_the_committed_policy_stands_turns_and_walks():
     from autonomo.robot.skills import Humanoid
     from autonomo.robot.train import POLICY
 
-    seen = []  # each control step: the command, the gait phase, whether the robot stands
+    seen = []  # each control step: whether there was a command to move, and the gait phase
     robot = Humanoid(Scene.load("room"), WalkPolicy(POLICY),
-                     frame=lambda env: seen.append((np.any(env.command), env.phase[0], env.standing())))  # fmt: skip
+                     frame=lambda env: seen.append((np.any(env.command), env.phase[0])))  # fmt: skip
     assert robot.stop().ok
     assert robot.turn_to(-math.pi / 2).ok and abs(robot.env.pose()[2] + math.pi / 2) <= math.radians(8)
     x, y, _ = robot.env.pose()
     walked = robot.walk_to(x, y - 1.0)
     assert walked.ok and "arrived" in walked.output and not robot.fell
     assert robot.stop().ok and robot.env.steps * CTRL_DT < 14
-    # Told to stand after the walk, it stepped on for a while, and its gait stopped with both feet down.
+    # Told to stand after the walk, it stepped on, and its gait clock then stopped at a touchdown.
     stop = max(i for i in range(1, len(seen)) if seen[i - 1][0] and not seen[i][0])
-    assert not seen[stop][2] and seen[-1][2]
-    assert all(abs(math.sin(phase)) < TOUCHDOWN for _, phase, standing in seen if standing)
+    assert seen[stop + 1][1] != seen[stop][1]
+    stood = [k for k in range(stop + 1, len(seen)) if seen[k][1] == seen[k - 1][1]]
+    assert stood and all(abs(math.sin(seen[k][1])) < TOUCHDOWN for k in stood)
 
 
 def test_skill_arguments_are_checked(tmp_path, untrained_policy):

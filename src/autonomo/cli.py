@@ -449,7 +449,9 @@ def bench(
 
 @app.command("robot-train")
 def robot_train(
-    steps: Annotated[int, typer.Option(min=1, help="train until this many environment steps in all")] = 50_000_000,
+    steps: Annotated[
+        int, typer.Option(min=1, help="train until this many environment steps in all (with those of --start-from)")
+    ] = 50_000_000,
     minutes: Annotated[float | None, typer.Option(min=0.1, help="stop (and save) after this long")] = None,
     envs: Annotated[int, typer.Option(min=1, help="environments stepped per iteration")] = 128,
     workers: Annotated[int | None, typer.Option(min=0, help="processes stepping them (default: one per core)")] = None,
@@ -470,7 +472,8 @@ def robot_train(
         out = out or Path(f"train/g1-walk-v{TASK_VERSION}")  # a new task never meets an older task's checkpoints
         trainer = Trainer(out, TrainConfig(envs=envs))
         if trainer.resume():
-            began = f"resumed at step {trainer.global_step}"
+            began = f"resumed at step {trainer.global_step}" + (f" ({out} holds a run: --start-from ignored)"
+                                                                if start_from else "")  # fmt: skip
         elif start_from:
             trainer.start_from(start_from)
             began = f"started from {start_from} (step {trainer.global_step})"
@@ -547,6 +550,7 @@ def robot_bench(
         raise fail(f"unknown robot benchmark {which!r}: tracking, walk_to or suite")
     try:
         from autonomo.bench import robot as bench
+        from autonomo.robot.env import TASK_VERSION
         from autonomo.robot.train import POLICY, WalkPolicy
 
         walker = WalkPolicy(policy or POLICY)
@@ -560,6 +564,7 @@ def robot_bench(
         result = bench.walk_to(walker)
     else:
         result = bench.suite(walker, brain, out / "suite", log=lambda line: Console().print(line, highlight=False))
-    result = {"benchmark": which, "policy_steps": walker.trained_steps, **result}
+    result = {"benchmark": which, "policy_steps": walker.trained_steps, "policy_task": walker.task,
+              "task": TASK_VERSION, **result}  # fmt: skip
     (out / f"{which}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     Console().print({k: v for k, v in result.items() if k != "rows"}, highlight=False)

@@ -4,7 +4,7 @@ Modelled on MuJoCo Playground's G1 joystick task (control at 50 Hz over a 500 Hz
 from the ``knees_bent`` pose, a gait phase in the observation, random pushes), with two changes for training on a
 CPU: the policy drives the 12 leg joints and 3 waist joints only, and the arms hold targets that skills set
 (randomised in training, so that a policy keeps its balance whatever the arms do); and a zero command asks the
-robot to stand still, not to step in place (it steps until it has stopped).
+robot to stand still, not to step in place (it steps until it has slowed down).
 
 Observation (89 numbers): pelvis linear velocity (3, pelvis frame), pelvis angular velocity (3), gravity in the
 pelvis frame (3), command (3), joint angles minus the default pose (29), joint velocities (29, scaled by 0.05), the
@@ -22,7 +22,7 @@ import numpy as np
 from autonomo.robot.assets import require
 from autonomo.robot.scene import Scene
 
-TASK_VERSION = 6  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
+TASK_VERSION = 7  # bump when observations, rewards or randomisation change: old checkpoints stop resuming
 CTRL_DT = 0.02
 SUBSTEPS = 10  # of the model's 0.002 s
 ACTED = 15  # legs (12) and waist (3): the first 15 actuators
@@ -140,9 +140,6 @@ class WalkEnv:
         d.ctrl[ACTED:] = self.arm_targets
         self.mujoco.mj_step(m, d, nstep=SUBSTEPS)
         self.steps += 1
-        standing = self.standing()
-        if not standing:
-            self.phase = (self.phase + 2 * math.pi * GAIT_HZ * CTRL_DT) % (2 * math.pi)
         r = self.randomise
         if r:
             if self.steps >= self.next_command:
@@ -151,6 +148,9 @@ class WalkEnv:
                 angle = self.rng.uniform(0, 2 * math.pi)
                 d.qvel[0:2] += self.rng.uniform(*r.push_speed) * np.array([math.cos(angle), math.sin(angle)])
                 self.next_push = self.steps + int(self.rng.integers(*r.push_every))
+        standing = self.standing()  # under the command the rewards judge
+        if not standing:
+            self.phase = (self.phase + 2 * math.pi * GAIT_HZ * CTRL_DT) % (2 * math.pi)
         fell = self.fallen()
         terms = self._rewards(action, fell, standing)
         self.last_action = action
@@ -166,11 +166,12 @@ class WalkEnv:
         return abs(math.sin(self.phase[0])) < TOUCHDOWN
 
     def standing(self) -> bool:
-        """Told to stand still, slowed down and both feet down: the gait clock stops and the default pose is asked
-        for. Until then the robot steps on, under the gait reward, to stop itself or to catch a push. When the
-        clock stopped at once (tasks 3 to 5), the robot stood with a foot in the air or kept its feet planted at
-        speed and toppled over them: 23 of 28 falls of a task-5 policy came while told to stand still. A clock
-        that stops at a touchdown and starts again as the robot sways faster only makes a double support longer."""
+        """Told to stand still, slowed down, and the gait clock at a touchdown (both feet meant to be down): the
+        clock stops and the default pose is asked for. Until then the robot steps on, under the gait reward, to
+        stop itself or to catch a push. When the clock stopped at once (tasks 3 to 5), the robot stood with a foot
+        in the air or kept its feet planted at speed and toppled over them: 23 of 28 falls of a task-5 policy came
+        while told to stand still. A clock that stops at a touchdown and starts again as the robot sways faster
+        only makes a double support longer."""
         speed = float(np.linalg.norm(self.data.sensordata[self.linvel][:2]))
         return self.still() and self.touchdown() and speed < STOPPED
 
@@ -217,11 +218,11 @@ class WalkEnv:
             "pose": -(0.5 if standing else 0.05) * np.sum(joints[:ACTED] ** 2),
             "fall": -10.0 if fell else 0.0,
         }
-        if not standing:
-            # Each foot follows the gait phase: up during its swing, down otherwise.
-            lift = SWING_HEIGHT * np.maximum(np.sin(self.phase), 0.0)
-            height = np.array([d.site_xpos[f][2] for f in self.feet]) - self.foot_floor
-            terms["gait"] = 1.0 * math.exp(-np.sum((height - lift) ** 2) / 0.0025)
+        # Each foot follows the gait phase: up during its swing, down otherwise. Paid when standing too (both feet
+        # down then): paid only while stepping (task 6), it was a reason to keep stepping rather than stand.
+        lift = SWING_HEIGHT * np.maximum(np.sin(self.phase), 0.0)
+        height = np.array([d.site_xpos[f][2] for f in self.feet]) - self.foot_floor
+        terms["gait"] = 1.0 * math.exp(-np.sum((height - lift) ** 2) / 0.0025)
         return terms
 
     # -- where things are ----------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ class Humanoid:
         return "timeout"
 
     def _settle(self, seconds: float = 0.6) -> str:
-        """A zero command: the robot steps on until it has slowed down with both feet down, then stands (env.py)."""
+        """A zero command for ``seconds``: the robot steps on until it has slowed down, then stands (env.py)."""
         return self._run(seconds, lambda: (0.0, 0.0, 0.0))
 
     def _fallen(self) -> Observation | None:

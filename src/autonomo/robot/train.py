@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -143,7 +144,8 @@ class Trainer:
         """What acting needs: the actor, its layout and the observation statistics."""
         actor = {k: v.cpu() for k, v in self.actor.state_dict().items()}
         return {"actor": actor, "hidden": self.config.hidden, "normaliser": self.normaliser.state(),
-                "iteration": self.iteration, "global_step": self.global_step}  # fmt: skip
+                "iteration": self.iteration, "global_step": self.global_step, "task": TASK_VERSION,
+                "started_from": self.started_from}  # fmt: skip
 
     def resume(self) -> bool:
         """Loads the latest checkpoint in ``out``; False when there is none. One made under another config is
@@ -166,7 +168,10 @@ class Trainer:
         """Begins this run with the policy of a checkpoint made under another task or config (a curriculum step):
         the networks, the exploration noise, the observation statistics, the optimiser with its learning rate, and
         the step count, which stays the experience behind the policy. Only the network layout must match."""
-        state = self.torch.load(path, map_location=self.device, weights_only=False)
+        try:
+            state = self.torch.load(path, map_location=self.device, weights_only=False)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+            raise ValueError(f"{path} is not a training checkpoint: {exc}") from None
         if not isinstance(state, dict) or "critic" not in state:
             raise ValueError(f"{path} is not a training checkpoint (a ckpt_*.pt; policy.pt holds only the actor)")
         if state["config"]["hidden"] != self.config.hidden:
@@ -340,6 +345,7 @@ class WalkPolicy:
         self.normaliser = Normaliser(OBS_SIZE)
         self.normaliser.load(state["normaliser"])
         self.trained_steps = state["global_step"]
+        self.task: int | None = state.get("task")  # the task version it was trained on; saved since task 7
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         with self.torch.no_grad():
