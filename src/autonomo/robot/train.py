@@ -238,7 +238,7 @@ class Trainer:
         means = np.zeros((t_max, n, ACTED), np.float32)
         logps, values = np.zeros((t_max, n), np.float32), np.zeros((t_max + 1, n), np.float32)
         rewards, dones = np.zeros((t_max, n), np.float32), np.zeros((t_max, n), np.float32)
-        falls, episodes, track = 0, 0, []
+        falls, still_falls, episodes, track = 0, 0, 0, []
         for t in range(t_max):
             raw[t], seen[t] = obs, self.normaliser(obs)
             with torch.no_grad():
@@ -258,6 +258,7 @@ class Trainer:
                     rewards[t, step.timeout] += config.gamma * self.critic(x).squeeze(-1).cpu().numpy()
             dones[t] = step.fell | step.timeout
             falls += int(step.fell.sum())
+            still_falls += int((step.fell & step.still).sum())
             episodes += int(dones[t].sum())
             track.append(float(step.speed_error.mean()))
             obs = step.obs
@@ -277,8 +278,8 @@ class Trainer:
             "means": means.reshape(-1, ACTED),
             "advantages": advantages.reshape(-1), "returns": (advantages + values[:-1]).reshape(-1),
         }  # fmt: skip
-        stats = {"reward_per_step": round(float(rewards.mean()), 4), "falls": falls, "episodes_ended": episodes,
-                 "speed_error": round(float(np.mean(track)), 4)}  # fmt: skip
+        stats = {"reward_per_step": round(float(rewards.mean()), 4), "falls": falls, "still_falls": still_falls,
+                 "episodes_ended": episodes, "speed_error": round(float(np.mean(track)), 4)}  # fmt: skip
         return batch, obs, stats
 
     def _update(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:

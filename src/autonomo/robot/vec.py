@@ -27,6 +27,7 @@ class Steps:
     timeout: np.ndarray
     final: np.ndarray
     speed_error: np.ndarray
+    still: np.ndarray  # told to stand still
 
 
 class Group:
@@ -43,11 +44,11 @@ class Group:
     def step(self, actions: np.ndarray) -> Steps:
         n = len(self.envs)
         out = Steps(np.zeros((n, OBS_SIZE), np.float32), np.zeros(n), np.zeros(n, bool), np.zeros(n, bool),
-                    np.zeros((n, OBS_SIZE), np.float32), np.zeros(n))  # fmt: skip
+                    np.zeros((n, OBS_SIZE), np.float32), np.zeros(n), np.zeros(n, bool))  # fmt: skip
         for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
             obs, reward, fell, _ = env.step(action)
             out.speed_error[i] = np.linalg.norm(env.command[:2] - env.data.sensordata[env.linvel][:2])
-            out.rewards[i], out.fell[i] = reward, fell
+            out.rewards[i], out.fell[i], out.still[i] = reward, fell, env.still()
             out.timeout[i] = not fell and env.steps >= self.episode_steps
             if out.timeout[i]:
                 out.final[i] = obs
