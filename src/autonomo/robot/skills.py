@@ -168,10 +168,12 @@ class Humanoid:
     def stop(self) -> Observation:
         if fallen := self._fallen():
             return fallen
-        ended = self._run(1.0, lambda: (0.0, 0.0, 0.0))
+        ended = self._run(3.0, lambda: (0.0, 0.0, 0.0), until=self.env.standing)  # it may step on a little first
         speed = float(np.linalg.norm(self.env.data.qvel[:2]))
-        ok = ended != "fell" and speed < 0.1
-        return Observation(ok, "fell over" if ended == "fell" else f"stopped; moving at {speed:.2f} m/s.")
+        if ended == "fell":
+            return Observation(False, "fell over")
+        what = "stopped" if ended == "done" else "still stepping after 3 s"
+        return Observation(ended == "done", f"{what}; moving at {speed:.2f} m/s.")
 
     # -- arms ------------------------------------------------------------------------------------------------
 
