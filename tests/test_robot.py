@@ -156,6 +156,31 @@ def test_arm_ik_puts_a_palm_on_a_point(untrained_policy):
     assert robot.palm_gap("right", target) < 0.01
 
 
+def test_walking_and_turning_put_the_arms_down_first(untrained_policy):
+    from autonomo.robot.env import ACTED
+    from autonomo.robot.skills import Humanoid
+
+    for skill, args in (("turn_to", (1.0,)), ("walk_to", (1.0, 0.0))):
+        robot = Humanoid(Scene.load("room"), untrained_policy)
+        robot.env.set_arms(robot.env.default[ACTED:] + 0.5)  # held out, as a reach leaves them
+        getattr(robot, skill)(*args)
+        assert np.array_equal(robot.env.arm_targets, robot.env.default[ACTED:])
+
+
+def test_no_inverse_kinematics_solution_is_a_failed_reach_not_a_crash(monkeypatch, untrained_policy):
+    import mink
+
+    from autonomo.robot.skills import Humanoid
+
+    def no_solution(*args, **kwargs):
+        raise mink.NoSolutionFound("daqp")
+
+    monkeypatch.setattr(mink, "solve_ik", no_solution)
+    robot = Humanoid(Scene.load("room"), untrained_policy)
+    result = robot.reach("right", robot.position("red_box"))
+    assert not result.ok and "the palm is" in result.output
+
+
 def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_policy):
     from autonomo.agent.loop import Agent, Budget
     from autonomo.events import EventLog, read_events
@@ -232,7 +257,8 @@ def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):
         ({"kind": "region", "min": [-1, -1], "max": [1, 1]}, True),
         ({"kind": "moved", "object": "red_box", "direction": 0, "distance": 0.3}, False),
     ]
-    assert [bench.judge(c, tools)[0] for c, _ in checks] == [want for _, want in checks]
+    verdicts = [bench.judge(c, tools)[0] for c, _ in checks]
+    assert verdicts == [want for _, want in checks] and all(type(v) is bool for v in verdicts)  # JSON-ready
     tools.call("walk_to", {"target": "1,0"})  # the untrained policy falls
     assert bench.judge(checks[1][0], tools) == (False, "the robot fell")
 

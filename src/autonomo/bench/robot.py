@@ -84,6 +84,11 @@ def load_suite(path: Path = SUITE) -> list[dict[str, Any]]:
 
 def judge(check: dict[str, Any], tools: Any) -> tuple[bool, str]:
     """Whether the world is as the instruction asked, from the simulator's state."""
+    ok, detail = _judge(check, tools)
+    return bool(ok), detail  # not numpy's bool: the verdict goes into JSON
+
+
+def _judge(check: dict[str, Any], tools: Any) -> tuple[bool, str]:
     robot = tools.robot
     x, y, heading = robot.env.pose()
     kind = check["kind"]

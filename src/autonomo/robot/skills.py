@@ -61,6 +61,11 @@ class Humanoid:
         """A zero command for ``seconds``: the robot steps on until it has slowed down, then stands (env.py)."""
         return self._run(seconds, lambda: (0.0, 0.0, 0.0))
 
+    def _arms_down(self) -> None:
+        """Before walking: the policy learnt to balance with the arms within 0.4 rad of their default, and a walk
+        after a reach (the arm held out at the object) fell in the instruction suite."""
+        self.env.set_arms(self.env.default[ACTED:])
+
     def _fallen(self) -> Observation | None:
         if self.fell:
             return Observation(False, "The robot has fallen and cannot act any more.")
@@ -107,6 +112,7 @@ class Humanoid:
     def walk_to(self, x: float, y: float, tolerance: float = WALK_TOLERANCE) -> Observation:
         if fallen := self._fallen():
             return fallen
+        self._arms_down()
         start, _ = self._relative(x, y)
 
         def command() -> tuple[float, float, float]:
@@ -148,6 +154,7 @@ class Humanoid:
         """Turns on the spot to a heading in radians."""
         if fallen := self._fallen():
             return fallen
+        self._arms_down()
 
         def error() -> float:
             return wrap(heading - self.env.pose()[2])
@@ -211,7 +218,10 @@ class Humanoid:
         arm_dofs = set(int(d) for d in self.env.vadr[ACTED:])
         frozen = mink.DofFreezingTask(model, dof_indices=[d for d in range(model.nv) if d not in arm_dofs])
         for _ in range(50):
-            velocity = mink.solve_ik(config, tasks, CTRL_DT, solver="daqp", damping=1e-3, constraints=[frozen])
+            try:
+                velocity = mink.solve_ik(config, tasks, CTRL_DT, solver="daqp", damping=1e-3, constraints=[frozen])
+            except mink.NoSolutionFound:  # keep the nearest pose so far: the skill measures how near it got
+                break
             config.integrate_inplace(velocity, CTRL_DT)
         return config.q[self.env.qadr[ACTED:]].copy()
 
@@ -247,7 +257,7 @@ class Humanoid:
         if ended != "fell":
             moved = lambda: float(np.dot(self.position(name)[:2] - p0[:2], u))  # noqa: E731
             ended = self._run(6 + distance / 0.2, lambda: (0.25, 0.0, 0.0), until=lambda: moved() >= distance)
-        self.env.set_arms(self.env.default[ACTED:])
+        self._arms_down()
         if ended != "fell":
             ended = "fell" if self._settle() == "fell" else ended
         moved_by = float(np.dot(self.position(name)[:2] - p0[:2], u))
