@@ -42,8 +42,8 @@ ARM_RANGE = 0.4  # radians around the default pose that arm targets are drawn fr
 class Randomise:
     """What changes between training episodes; all off for evaluation."""
 
-    # Stops, starts and turns on the spot, which the skills ask for all the time: the policy of
-    # task 3 (a command every 10 s, zero one time in ten) stumbled after a stop and fell turning from standing.
+    # Stops, starts and turns on the spot, which the skills ask for all the time: the policy of task 3 (a command
+    # every 10 s, zero one time in ten) stumbled after a stop and fell turning from standing.
     command_every: tuple[int, int] = (100, 400)  # steps between new commands (2 to 8 s)
     push_every: tuple[int, int] = (250, 500)  # steps between pushes
     push_speed: tuple[float, float] = (0.1, 0.6)  # m/s added to the pelvis
@@ -162,7 +162,7 @@ class WalkEnv:
         return bool(np.all(np.abs(self.command) < STILL))
 
     def touchdown(self) -> bool:
-        """Both feet down: the gait phase is at 0 or pi."""
+        """The gait clock at a touchdown (phase 0 or pi), where both feet are meant to be down."""
         return abs(math.sin(self.phase[0])) < TOUCHDOWN
 
     def standing(self) -> bool:
