@@ -110,8 +110,8 @@ def test_a_run_can_start_from_a_checkpoint_of_another_task(tmp_path):
     new.train(steps=96)
     again = Trainer(tmp_path / "new", replace(TINY, entropy=0.01))
     assert again.resume() and (again.iteration, again.global_step, again.started_from) == (1, 96, str(old))
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     for bad in (tmp_path / "old" / "policy.pt", tmp_path / "garbage.pt"):
-        (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
         with pytest.raises(ValueError, match="not a training checkpoint"):
             again.start_from(bad)
     with pytest.raises(ValueError, match="hidden layers"):
