@@ -177,8 +177,19 @@ def test_no_inverse_kinematics_solution_is_a_failed_reach_not_a_crash(monkeypatc
 
     monkeypatch.setattr(mink, "solve_ik", no_solution)
     robot = Humanoid(Scene.load("room"), untrained_policy)
-    result = robot.reach("right", robot.position("red_box"))
+    shoulder = robot.env.data.xpos[robot.env.model.body("right_shoulder_pitch_link").id]
+    result = robot.reach("right", shoulder + [0.3, 0.0, 0.0])
     assert not result.ok and "the palm is" in result.output
+
+
+def test_a_point_out_of_arms_reach_fails_at_once(untrained_policy):
+    from autonomo.robot.skills import Humanoid
+
+    robot = Humanoid(Scene.load("room"), untrained_policy)
+    before = robot.env.data.time
+    result = robot.reach("left", robot.position("red_box"))
+    assert not result.ok and "out of reach" in result.output and "walk closer" in result.output
+    assert robot.env.data.time == before  # no arm moved, no time passed
 
 
 def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_policy):

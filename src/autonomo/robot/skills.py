@@ -22,6 +22,7 @@ from autonomo.robot.train import WalkPolicy
 WALK_TOLERANCE = 0.3  # metres from a walk_to target that count as there
 TURN_TOLERANCE = math.radians(8)
 REACH_TOLERANCE = 0.06  # metres between palm and target
+ARM_LENGTH = 0.46  # metres from the G1's shoulder to its palm, the arm stretched out
 STANDOFF = 0.45  # metres between an object's edge and the robot's centre when walking up to it
 ARM_JOINTS = 14  # left arm then right arm, 7 each; the actuators after legs and waist
 PALMS = {"left": "left_palm", "right": "right_palm"}
@@ -190,6 +191,11 @@ class Humanoid:
             return fallen
         if hand not in PALMS:
             return Observation(False, f"hand must be left or right, not {hand!r}")
+        shoulder = self.env.data.xpos[self.env.model.body(f"{hand}_shoulder_pitch_link").id]
+        if (far := float(np.linalg.norm(np.asarray(target, dtype=float) - shoulder))) > ARM_LENGTH + REACH_TOLERANCE:
+            # an arm stretched towards a point out of reach leaves the pose the walking policy balances with
+            return Observation(False, f"reach with the {hand} hand: the target is {far:.2f} m from that shoulder, "
+                                      f"out of reach ({ARM_LENGTH} m): walk closer first.")  # fmt: skip
         self.env.set_arms(self._arm_ik({hand: np.asarray(target, dtype=float)}))
         ended = self._run(1.5, lambda: (0.0, 0.0, 0.0))
         gap = self.palm_gap(hand, target)

@@ -35,13 +35,15 @@ def _spec(name: str, description: str, **props: str) -> ToolSpec:
 
 
 SPECS = [
-    _spec("look", "Describe where you are and where every object is."),
+    _spec("look", "Describe where you are and where every object is. It does not move or turn you."),
     _spec("walk_to", "Walk to an object (stopping in front of it) or to a point.",
           target="an object name, or x,y in metres"),
-    _spec("turn_to", "Turn on the spot to face an object, or a heading in degrees (0 = +x, counter-clockwise).",
+    _spec("turn_to", "Turn on the spot to face (look at) an object, or a heading in degrees (0 = +x, "
+                     "counter-clockwise).",
           target="an object name, or a heading in degrees"),
     _spec("stop", "Stand still."),
-    _spec("reach", "Reach with one hand to an object or a point, standing where you are.",
+    _spec("reach", "Reach with one hand to an object or a point, standing where you are. An arm is about half a "
+                   "metre long: walk_to the object first.",
           hand="left or right", target="an object name, or x,y,z in metres"),
     _spec("push", "Push a movable object half a metre: walks behind it and pushes it along a direction.",
           object="the object's name",
