@@ -242,6 +242,31 @@ def test_the_committed_policy_stands_turns_and_walks():
     assert stood and all(abs(math.sin(seen[k][1])) < TOUCHDOWN for k in stood)
 
 
+def test_the_committed_policy_walks_round_a_box_and_pushes_it():
+    """From the far side: the way behind it goes round it, not through it (the hands would shove it back)."""
+    import math
+
+    from autonomo.robot.skills import Humanoid
+    from autonomo.robot.train import POLICY
+
+    robot = Humanoid(Scene.load("room"), WalkPolicy(POLICY))
+    start = robot.position("red_box")
+    pushed = robot.push("red_box", math.pi)  # towards the robot's start
+    moved = start[:2] - robot.position("red_box")[:2]
+    assert pushed.ok and not robot.fell and moved[0] >= 0.35 and abs(moved[1]) < 0.2, pushed.output
+    assert robot.position("red_box")[2] == pytest.approx(start[2], abs=0.02)  # it slid, it did not tip over
+
+
+def test_a_box_too_low_for_the_hands_is_not_pushed(untrained_policy):
+    from autonomo.robot.skills import Humanoid
+
+    scene = Scene.load("room")
+    scene.thing("red_box").size = [0.15, 0.15, 0.15]
+    robot = Humanoid(scene, untrained_policy)
+    result = robot.push("red_box", 0.0)
+    assert not result.ok and "too low to push by hand" in result.output and robot.env.data.time == 0
+
+
 def test_skill_arguments_are_checked(tmp_path, untrained_policy):
     from autonomo.robot.tools import RobotTools
 

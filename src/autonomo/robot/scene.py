@@ -35,6 +35,7 @@ COLORS = {
 }  # fmt: skip
 HANDS = ("left_hand_collision", "right_hand_collision")
 SCENES = Path(__file__).parent / "scenes"
+SLIDING = 0.2  # friction of movable objects
 
 
 class SceneError(ValueError):
@@ -68,6 +69,10 @@ class Thing(BaseModel):
 
     def half_height(self) -> float:
         return {"box": self.size[-1], "sphere": self.size[0], "cylinder": self.size[-1]}[self.shape]
+
+    def radius(self) -> float:
+        """Of the smallest circle round its outline on the floor."""
+        return math.hypot(*self.size[:2]) if self.shape == "box" else self.size[0]
 
     def nearest(self, x: float, y: float, centre: tuple[float, float]) -> tuple[float, float]:
         """The point of its outline on the floor nearest to (x, y), for an object now at ``centre`` (boxes stay
@@ -136,7 +141,9 @@ class Scene(BaseModel):
             if thing.movable:
                 body = spec.worldbody.add_body(name=thing.name, pos=thing.centre())
                 body.add_freejoint()
-                body.add_geom(mass=thing.mass, friction=[0.6, 0.005, 0.0001], **geom)
+                # its own friction, not the floor's 1.0, in contacts (priority): a box pushed at hand height slides
+                # instead of tipping over
+                body.add_geom(mass=thing.mass, friction=[SLIDING, 0.005, 0.0001], priority=1, **geom)
                 for hand in HANDS:
                     spec.add_pair(geomname1=hand, geomname2=thing.name, condim=3)
             else:

@@ -16,12 +16,18 @@ import numpy as np
 from autonomo.body import Observation
 from autonomo.robot.assets import require
 from autonomo.robot.env import ACTED, CTRL_DT, WalkEnv
-from autonomo.robot.scene import Scene
+from autonomo.robot.scene import Scene, Thing
 from autonomo.robot.train import WalkPolicy
 
 WALK_TOLERANCE = 0.3  # metres from a walk_to target that count as there
 TURN_TOLERANCE = math.radians(8)
 REACH_TOLERANCE = 0.06  # metres between palm and target
+# Pushing: the palms held PALMS_AHEAD of the robot's centre, at a height in PUSH_HEIGHT, keep the arm joints within
+# about 0.5 rad of the pose the walking policy balances with (lower or farther, they stretch out of it)
+PALMS_AHEAD = 0.25
+PUSH_HEIGHT = (0.68, 0.8)
+BELOW_TOP = 0.15  # metres between the palms and the top of what they push: they bob 0.1 m as the robot walks
+PUSH_STANDOFF = 0.3  # metres from the near side of what is pushed to the robot's centre, before the push
 ARM_LENGTH = 0.46  # metres from the G1's shoulder to its palm, the arm stretched out
 STANDOFF = 0.45  # metres between an object's edge and the robot's centre when walking up to it
 ARM_JOINTS = 14  # left arm then right arm, 7 each; the actuators after legs and waist
@@ -231,42 +237,60 @@ class Humanoid:
             config.integrate_inplace(velocity, CTRL_DT)
         return config.q[self.env.qadr[ACTED:]].copy()
 
+    def _around(self, thing: Thing, centre: np.ndarray, side: np.ndarray) -> list[np.ndarray]:
+        """Waypoints on a circle round an object, from where the robot is to the object's ``side`` (a unit
+        vector), 60 degrees apart: walking straight there could go through it, and the hands would shove it."""
+        radius = thing.radius() + STANDOFF
+        x, y, _ = self.env.pose()
+        at = math.atan2(y - centre[1], x - centre[0])
+        left = wrap(math.atan2(side[1], side[0]) - at)
+        steps = int(abs(left) // math.radians(60))
+        angles = [at + math.copysign(math.radians(60) * (i + 1), left) for i in range(steps)]
+        return [centre[:2] + radius * np.array([math.cos(a), math.sin(a)]) for a in angles]
+
     def push(self, name: str, heading: float, distance: float = 0.5) -> Observation:
-        """Pushes a movable object ``distance`` metres along ``heading`` (radians): walks behind it, puts both
-        palms on its near side, walks on slowly, and measures how far it moved that way."""
+        """Pushes a movable object ``distance`` metres along ``heading`` (radians): walks behind it, holds both
+        palms out in front at the height of its top, walks on slowly along the line through its centre, and
+        measures how far it moved that way."""
         if fallen := self._fallen():
             return fallen
         thing = self.scene.thing(name)
         if not thing.movable:
             return Observation(False, f"{name} is fixed in place and cannot be pushed.")
         p0 = self.position(name)
+        top = float(p0[2]) + thing.half_height()
+        z = min(top - BELOW_TOP, PUSH_HEIGHT[1])
+        if z < PUSH_HEIGHT[0]:
+            return Observation(False, f"{name} is too low to push by hand: its top is {top:.2f} m up, and the "
+                                      f"palms push no lower than {PUSH_HEIGHT[0]} m with the legs standing, "
+                                      f"{BELOW_TOP} m below the top.")  # fmt: skip
         u = np.array([math.cos(heading), math.sin(heading)])
-
-        def near_side(centre: np.ndarray) -> np.ndarray:  # the middle of the side facing the pusher
-            far = centre[:2] - 10 * u
-            return np.array(thing.nearest(far[0], far[1], (centre[0], centre[1])))
-
-        behind = near_side(p0) - u * STANDOFF
-        walked = self.walk_to(float(behind[0]), float(behind[1]))
-        if not walked.ok:
-            return Observation(False, f"push {name}: could not get behind it: {walked.output}")
+        side = np.array([-u[1], u[0]])
+        far = p0[:2] - 10 * u
+        behind = np.array(thing.nearest(far[0], far[1], (p0[0], p0[1]))) - u * PUSH_STANDOFF
+        for x, y in [*self._around(thing, p0, -u), behind]:
+            walked = self.walk_to(float(x), float(y))
+            if not walked.ok:
+                return Observation(False, f"push {name}: could not get behind it: {walked.output}")
         turned = self.turn_to(heading)
         if not turned.ok:
             return Observation(False, f"push {name}: could not face the push direction: {turned.output}")
-        p = self.position(name)
-        side = np.array([-u[1], u[0]])
-        near = near_side(p) + 0.02 * u  # just inside the surface, so the palms press on it
-        z = float(p[2])
-        self.env.set_arms(self._arm_ik({"left": np.array([*(near + 0.12 * side), z]),
-                                        "right": np.array([*(near - 0.12 * side), z])}))  # fmt: skip
-        ended = self._run(1.0, lambda: (0.0, 0.0, 0.0))
-        if ended != "fell":
-            moved = lambda: float(np.dot(self.position(name)[:2] - p0[:2], u))  # noqa: E731
-            ended = self._run(6 + distance / 0.2, lambda: (0.25, 0.0, 0.0), until=lambda: moved() >= distance)
+        x, y, _ = self.env.pose()
+        ahead = np.array([x, y]) + PALMS_AHEAD * u
+        self.env.set_arms(self._arm_ik({"left": np.array([*(ahead + 0.15 * side), z]),
+                                        "right": np.array([*(ahead - 0.15 * side), z])}))  # fmt: skip
+        moved = lambda: float(np.dot(self.position(name)[:2] - p0[:2], u))  # noqa: E731
+
+        def command() -> tuple[float, float, float]:  # slowly ahead, steering onto the line through its centre
+            rx, ry, facing = self.env.pose()
+            off = float(np.dot(self.position(name)[:2] - (rx, ry), side))
+            return 0.25, float(np.clip(off, -0.2, 0.2)), float(np.clip(2.0 * wrap(heading - facing), -0.5, 0.5))
+
+        ended = self._run(6 + distance / 0.2, command, until=lambda: moved() >= distance)
         self._arms_down()
         if ended != "fell":
             ended = "fell" if self._settle() == "fell" else ended
-        moved_by = float(np.dot(self.position(name)[:2] - p0[:2], u))
+        moved_by = moved()
         ok = ended != "fell" and moved_by >= 0.7 * distance
         what = "fell over" if ended == "fell" else "pushed" if ok else "it did not move enough"
         return Observation(ok, f"push {name}: {what}; it moved {moved_by:.2f} m in the push direction.")
