@@ -22,8 +22,8 @@ from autonomo.robot.train import WalkPolicy
 WALK_TOLERANCE = 0.3  # metres from a walk_to target that count as there
 TURN_TOLERANCE = math.radians(8)
 REACH_TOLERANCE = 0.06  # metres between palm and target
-# Pushing: the palms held PALMS_AHEAD of the robot's centre, at a height in PUSH_HEIGHT, keep the arm joints within
-# about 0.5 rad of the pose the walking policy balances with (lower or farther, they stretch out of it)
+# Pushing: the palms held PALMS_AHEAD of the robot's centre at a height within PUSH_HEIGHT keep the arm joints near
+# the pose the walking policy balances with (IK measured 0.5 rad from it at 0.7 m, 0.9 at 0.8 m; more lower down)
 PALMS_AHEAD = 0.25
 PUSH_HEIGHT = (0.68, 0.8)
 BELOW_TOP = 0.15  # metres between the palms and the top of what they push: they bob 0.1 m as the robot walks
