@@ -210,7 +210,8 @@ def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_poli
     result = agent.run("walk to the red box and push it")
     assert result.outcome == "completed"
     seen = {e["name"]: e for e in read_events(log.path) if e["type"] == "observation"}
-    assert seen["look"]["ok"] and "red_box: a movable red box at x=2.00, y=0.80" in seen["look"]["output"]
+    assert seen["look"]["ok"]
+    assert "red_box: a movable red box at x=2.00, y=0.80, top at 0.90 m" in seen["look"]["output"]
     assert not seen["walk_to"]["ok"] and "fell over" in seen["walk_to"]["output"]  # measured, not claimed
     assert not seen["push"]["ok"] and "has fallen" in seen["push"]["output"]
     started = next(e for e in read_events(log.path) if e["type"] == "run_started")

@@ -110,7 +110,7 @@ class Humanoid:
             kind = f"{thing.color if isinstance(thing.color, str) else ''} {thing.shape}".strip()
             lines.append(
                 f"- {thing.name}: a {'movable' if thing.movable else 'fixed'} {kind} at x={p[0]:.2f}, y={p[1]:.2f}, "
-                f"{distance:.2f} m away, {side}"
+                f"top at {p[2] + thing.half_height():.2f} m, {distance:.2f} m away, {side}"
             )
         return Observation(True, "\n".join(lines))
 

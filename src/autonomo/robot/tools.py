@@ -14,7 +14,7 @@ from autonomo.models.base import ToolSpec
 from autonomo.robot.assets import require
 from autonomo.robot.env import CTRL_DT, WalkEnv
 from autonomo.robot.scene import Scene
-from autonomo.robot.skills import Humanoid
+from autonomo.robot.skills import BELOW_TOP, PUSH_HEIGHT, Humanoid
 from autonomo.robot.train import WalkPolicy
 
 SYSTEM = """You are autonomo, the brain of a humanoid robot standing in a room. No human will answer questions.
@@ -45,7 +45,8 @@ SPECS = [
     _spec("reach", "Reach with one hand to an object or a point, standing where you are. An arm is about half a "
                    "metre long: walk_to the object first.",
           hand="left or right", target="an object name, or x,y,z in metres"),
-    _spec("push", "Push a movable object half a metre: walks behind it and pushes it along a direction.",
+    _spec("push", "Push a movable object half a metre: walks behind it and pushes it along a direction with both "
+                  f"hands. Its top must be at least {PUSH_HEIGHT[0] + BELOW_TOP:.2f} m up.",
           object="the object's name",
           direction="forward, left, right or back (relative to you now), toward:OBJECT, or a heading in degrees"),
     _spec(FINISH, "End the run: the instruction is carried out, or cannot be.", summary="what was done"),
