@@ -304,6 +304,8 @@ def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):
     assert track["falls"] >= 1 and track["real_time_factor"] > 0
     walked = bench.walk_to(untrained_policy, targets=2)
     assert walked["success_rate"] == 0.0 and walked["falls"] == 2  # measured: it falls
+    pushed = bench.push(untrained_policy, trials=1)
+    assert pushed["succeeded"] == 0 and pushed["falls"] == 1 and not pushed["rows"][0]["ok"]
     case = bench.load_suite()[:1]
     model = ScriptedModel([{"tool": "finish", "args": {"summary": "done"}}])
     result = bench.suite(untrained_policy, model, tmp_path / "suite", cases=case)

@@ -534,7 +534,7 @@ def robot(
 
 @app.command("robot-bench")
 def robot_bench(
-    which: Annotated[str, typer.Argument(help="tracking | walk_to | suite")],
+    which: Annotated[str, typer.Argument(help="tracking | walk_to | push | suite")],
     policy: Annotated[Path | None, typer.Option(help="the walking policy (default: the committed one)")] = None,
     model: Annotated[str, typer.Option(help="the brain, for suite: local | gguf:PATH | PROVIDER/MODEL")] = "local",
     out: Annotated[Path, typer.Option(help="results folder")] = Path("bench-results/robot"),
@@ -546,8 +546,8 @@ def robot_bench(
     from autonomo.models.weights import WeightsError
     from autonomo.robot.assets import RobotExtraMissing
 
-    if which not in ("tracking", "walk_to", "suite"):
-        raise fail(f"unknown robot benchmark {which!r}: tracking, walk_to or suite")
+    if which not in ("tracking", "walk_to", "push", "suite"):
+        raise fail(f"unknown robot benchmark {which!r}: tracking, walk_to, push or suite")
     try:
         from autonomo.bench import robot as bench
         from autonomo.robot.env import TASK_VERSION
@@ -562,6 +562,8 @@ def robot_bench(
         result = bench.tracking(walker)
     elif which == "walk_to":
         result = bench.walk_to(walker)
+    elif which == "push":
+        result = bench.push(walker)
     else:
         result = bench.suite(walker, brain, out / "suite", log=lambda line: Console().print(line, highlight=False))
     result = {"benchmark": which, "policy_steps": walker.trained_steps, "policy_task": walker.task,

@@ -2,6 +2,7 @@
 
 - ``tracking``: velocity tracking under random commands (mean speed error, falls) and simulation speed;
 - ``walk_to``: random targets up to 5 m away, success within 0.3 m;
+- ``push``: the room's red box 1 to 3 m away in any direction, pushed half a metre in any direction;
 - ``suite``: language instructions over the bundled scenes, carried out by the agent and judged by a check on
   the final state of the world (robot/suite.jsonl).
 """
@@ -75,6 +76,29 @@ def walk_to(policy: WalkPolicy, targets: int = 50, max_distance: float = 5.0, se
                      "seconds": round(robot.env.steps * CTRL_DT, 1)})  # fmt: skip
     solved = sum(r["ok"] for r in rows)
     return {"targets": targets, "tolerance": WALK_TOLERANCE, "succeeded": solved, "success_rate": solved / targets,
+            "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
+
+
+def push(policy: WalkPolicy, trials: int = 30, seed: int = 0) -> dict[str, Any]:
+    """The room's red box placed 1 to 3 m away in any direction, pushed along a random heading, each from a fresh
+    start; success is the skill's own measure (0.35 of the 0.5 m along the heading, no fall)."""
+    from autonomo.robot.skills import Humanoid
+
+    rng = np.random.default_rng(seed)
+    box = Scene.load("room").thing("red_box")
+    rows = []
+    for _ in range(trials):
+        distance, angle, heading = rng.uniform(1.0, 3.0), rng.uniform(-math.pi, math.pi), rng.uniform(-math.pi, math.pi)
+        at = [round(distance * math.cos(angle), 2), round(distance * math.sin(angle), 2)]
+        robot = Humanoid(Scene(objects=[box.model_copy(update={"pos": at})]), policy)
+        start = robot.position(box.name)
+        result = robot.push(box.name, heading)
+        moved = robot.position(box.name)[:2] - start[:2]
+        rows.append({"box": at, "heading_degrees": round(math.degrees(heading)), "ok": result.ok, "fell": robot.fell,
+                     "moved": round(float(np.dot(moved, [math.cos(heading), math.sin(heading)])), 3),
+                     "seconds": round(robot.env.steps * CTRL_DT, 1)})  # fmt: skip
+    solved = sum(r["ok"] for r in rows)
+    return {"trials": trials, "succeeded": solved, "success_rate": solved / trials,
             "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
 
 
