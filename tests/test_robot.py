@@ -268,6 +268,14 @@ def test_a_box_too_low_for_the_hands_is_not_pushed(untrained_policy):
     assert not result.ok and "too low to push by hand" in result.output and robot.env.data.time == 0
 
 
+def test_numbers_in_skill_arguments_may_carry_their_units():
+    from autonomo.robot.tools import numbers
+
+    assert numbers("18 degrees", 1) == [18.0] and numbers("-90", 1) == [-90.0]  # a model wrote "18 degrees"
+    assert numbers("1.5 m, 2m", 2) == [1.5, 2.0] and numbers("1,2,3", 3) == [1.0, 2.0, 3.0]
+    assert numbers("red_box", 1) is None and numbers("inf,0", 2) is None and numbers("1,2", 3) is None
+
+
 def test_skill_arguments_are_checked(tmp_path, untrained_policy):
     from autonomo.robot.tools import RobotTools
 

@@ -6,6 +6,7 @@ Targets are object names from the scene, or coordinates in metres. The run's wor
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ Carry out the instruction with your skills, one tool call per reply. Use look to
 Each skill reports whether it worked, measured in the world: if one fails, try another way.
 Call finish when the instruction is carried out, or when it cannot be."""
 FRAME_EVERY = 5  # control steps per video frame: 10 frames per simulated second
+NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+))\s*(?:m|metres|meters|deg|degrees|°)?", re.IGNORECASE)
 RELATIVE = {"forward": 0.0, "left": 90.0, "back": 180.0, "backward": 180.0, "right": -90.0}
 
 
@@ -153,11 +155,9 @@ class RobotTools:
 
 
 def numbers(text: str, count: int) -> list[float] | None:
-    """``count`` comma-separated numbers, or None when the text is not that."""
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != count:
+    """``count`` comma-separated numbers, each perhaps with its unit ("18 degrees", "1.5 m"), or None when the text
+    is not that."""
+    parts = [NUMBER.fullmatch(p.strip()) for p in text.split(",")]
+    if len(parts) != count or not all(parts):
         return None
-    try:
-        return [float(p) for p in parts]
-    except ValueError:
-        return None
+    return [float(m[1]) for m in parts if m]
