@@ -249,8 +249,8 @@ class Humanoid:
         return [centre[:2] + radius * np.array([math.cos(a), math.sin(a)]) for a in angles]
 
     def push(self, name: str, heading: float, distance: float = 0.5) -> Observation:
-        """Pushes a movable object ``distance`` metres along ``heading`` (radians): walks behind it, holds both
-        palms out in front at the height of its top, walks on slowly along the line through its centre, and
+        """Pushes a movable object ``distance`` metres along ``heading`` (radians): walks round to behind it, holds
+        both palms out in front just below its top, walks on slowly along the line through its centre, and
         measures how far it moved that way."""
         if fallen := self._fallen():
             return fallen
