@@ -197,12 +197,13 @@ class Humanoid:
             return fallen
         if hand not in PALMS:
             return Observation(False, f"hand must be left or right, not {hand!r}")
+        target = np.asarray(target, dtype=float)
         shoulder = self.env.data.xpos[self.env.model.body(f"{hand}_shoulder_pitch_link").id]
-        if (far := float(np.linalg.norm(np.asarray(target, dtype=float) - shoulder))) > ARM_LENGTH + REACH_TOLERANCE:
+        if (far := float(np.linalg.norm(target - shoulder))) > ARM_LENGTH + REACH_TOLERANCE:
             # an arm stretched towards a point out of reach leaves the pose the walking policy balances with
             return Observation(False, f"reach with the {hand} hand: the target is {far:.2f} m from that shoulder, "
                                       f"out of reach ({ARM_LENGTH} m): walk closer first.")  # fmt: skip
-        self.env.set_arms(self._arm_ik({hand: np.asarray(target, dtype=float)}))
+        self.env.set_arms(self._arm_ik({hand: target}))
         ended = self._run(1.5, lambda: (0.0, 0.0, 0.0))
         gap = self.palm_gap(hand, target)
         ok = ended != "fell" and gap <= REACH_TOLERANCE
