@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -221,8 +223,6 @@ def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_poli
 
 def test_the_committed_policy_stands_turns_and_walks():
     """The skills on the policy that ships (robot/policies/g1_walk.pt), for a few simulated seconds."""
-    import math
-
     from autonomo.robot.env import CTRL_DT, TOUCHDOWN
     from autonomo.robot.skills import Humanoid
     from autonomo.robot.train import POLICY
@@ -243,10 +243,24 @@ def test_the_committed_policy_stands_turns_and_walks():
     assert stood and all(abs(math.sin(seen[k][1])) < TOUCHDOWN for k in stood)
 
 
+def test_skill_reports_name_where_the_object_is_not_the_turns_degrees(tmp_path):
+    """The embedded model took a turn's reported degrees for a new target and turned to them again and again."""
+    from autonomo.robot.tools import RobotTools
+    from autonomo.robot.train import POLICY
+
+    tools = RobotTools(Scene.load("room"), WalkPolicy(POLICY), tmp_path, record=False)
+    walked = tools.call("walk_to", {"target": "red_box"})
+    assert walked.ok and walked.output.startswith("walk_to red_box: arrived") and "ahead" in walked.output
+    assert "degrees" not in walked.output, walked.output
+    turned = tools.call("turn_to", {"target": "red_box"})
+    assert turned.ok and "facing it" in turned.output and "ahead" in turned.output, turned.output
+    time, facing = tools.robot.env.data.time, tools.robot.env.pose()[2]
+    again = tools.call("turn_to", {"target": f"{math.degrees(facing) + 5:.0f} degrees"})
+    assert again.ok and "already facing that way" in again.output and tools.robot.env.data.time == time
+
+
 def test_the_committed_policy_walks_round_a_box_and_pushes_it():
     """From the far side: the way behind it goes round it, not through it (the hands would shove it back)."""
-    import math
-
     from autonomo.robot.skills import Humanoid
     from autonomo.robot.train import POLICY
 

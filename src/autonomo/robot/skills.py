@@ -38,6 +38,14 @@ def wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
+def side(bearing: float) -> str:
+    """A bearing (radians, left positive) in words; within a turn's tolerance it is ahead, as turning again would
+    not change it."""
+    if abs(bearing) <= TURN_TOLERANCE:
+        return "ahead"
+    return f"{abs(math.degrees(bearing)):.0f} degrees to your {'left' if bearing > 0 else 'right'}"
+
+
 class Humanoid:
     def __init__(self, scene: Scene, policy: WalkPolicy, frame: Callable[[WalkEnv], None] | None = None) -> None:
         """``frame``: called after every control step (to record a video)."""
@@ -101,16 +109,10 @@ class Humanoid:
         for thing in self.scene.objects:
             p = self.position(thing.name)
             distance, bearing = self._relative(p[0], p[1])
-            degrees = math.degrees(bearing)
-            side = (
-                "ahead"
-                if abs(degrees) < 5
-                else f"{abs(degrees):.0f} degrees to your {'left' if degrees > 0 else 'right'}"
-            )
             kind = f"{thing.color if isinstance(thing.color, str) else ''} {thing.shape}".strip()
             lines.append(
                 f"- {thing.name}: a {'movable' if thing.movable else 'fixed'} {kind} at x={p[0]:.2f}, y={p[1]:.2f}, "
-                f"top at {p[2] + thing.half_height():.2f} m, {distance:.2f} m away, {side}"
+                f"top at {p[2] + thing.half_height():.2f} m, {distance:.2f} m away, {side(bearing)}"
             )
         return Observation(True, "\n".join(lines))
 
@@ -155,17 +157,25 @@ class Humanoid:
             if not result.ok:
                 return result
         turned = self.turn_to_point(nx, ny)
-        return Observation(turned.ok, f"walk_to {name}: {turned.output} {name} is {self.gap(name):.2f} m from you.")
+        if not turned.ok:
+            return Observation(False, f"walk_to {name}: {turned.output}")
+        # not the turn's degrees: the embedded model took them for a target and turned to them again and again
+        _, bearing = self._relative(nx, ny)
+        return Observation(True, f"walk_to {name}: arrived; it is {self.gap(name):.2f} m from you, {side(bearing)}.")
 
     def turn_to(self, heading: float) -> Observation:
         """Turns on the spot to a heading in radians."""
         if fallen := self._fallen():
             return fallen
-        self._arms_down()
 
         def error() -> float:
             return wrap(heading - self.env.pose()[2])
 
+        if abs(error()) <= TURN_TOLERANCE:  # the embedded model chased each turn's last few degrees
+            return Observation(True, f"turn_to {math.degrees(heading):.0f} degrees: already facing that way "
+                                     f"(now {math.degrees(self.env.pose()[2]):.0f}; turns are good to "
+                                     f"{math.degrees(TURN_TOLERANCE):.0f} degrees).")  # fmt: skip
+        self._arms_down()
         ended = self._run(3 + abs(error()) / 0.4, lambda: (0.0, 0.0, float(np.clip(2.0 * error(), -1, 1))),
                           until=lambda: abs(error()) < TURN_TOLERANCE / 2)  # fmt: skip
         if ended != "fell":
@@ -178,6 +188,14 @@ class Humanoid:
     def turn_to_point(self, x: float, y: float) -> Observation:
         rx, ry, _ = self.env.pose()
         return self.turn_to(math.atan2(y - ry, x - rx))
+
+    def turn_to_object(self, name: str) -> Observation:
+        p = self.position(name)
+        turned = self.turn_to_point(p[0], p[1])
+        if not turned.ok:
+            return Observation(False, f"turn_to {name}: {turned.output}")
+        distance, bearing = self._relative(p[0], p[1])
+        return Observation(True, f"turn_to {name}: facing it; it is {distance:.2f} m away, {side(bearing)}.")
 
     def stop(self) -> Observation:
         if fallen := self._fallen():

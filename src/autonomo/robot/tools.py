@@ -120,8 +120,7 @@ class RobotTools:
                 degrees = numbers(target, 1)
                 if degrees:
                     return robot.turn_to(math.radians(degrees[0]))
-                p = robot.position(target)
-                return robot.turn_to_point(p[0], p[1])
+                return robot.turn_to_object(target)
             if name == "reach":
                 target = str(arguments.get("target", ""))
                 return robot.reach(str(arguments.get("hand", "")), numbers(target, 3) or robot.position(target))
