@@ -199,3 +199,7 @@ def test_company_bad_input(workspace, tmp_path):
 
 def test_throughput_bad_input():
     assert_one_line_error(invoke("throughput", "--workers", "1,x"), "comma-separated integers")
+
+
+def test_unknown_robot_benchmark():
+    assert_one_line_error(invoke("robot-bench", "dance"), "unknown robot benchmark 'dance': tracking, walk_to, push")

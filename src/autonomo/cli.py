@@ -532,9 +532,12 @@ def robot(
         err.print(f"[dim]video: {video}[/]")
 
 
+ROBOT_BENCHMARKS = ("tracking", "walk_to", "push", "suite")
+
+
 @app.command("robot-bench")
 def robot_bench(
-    which: Annotated[str, typer.Argument(help="tracking | walk_to | push | suite")],
+    which: Annotated[str, typer.Argument(help=" | ".join(ROBOT_BENCHMARKS))],
     policy: Annotated[Path | None, typer.Option(help="the walking policy (default: the committed one)")] = None,
     model: Annotated[str, typer.Option(help="the brain, for suite: local | gguf:PATH | PROVIDER/MODEL")] = "local",
     out: Annotated[Path, typer.Option(help="results folder")] = Path("bench-results/robot"),
@@ -546,8 +549,8 @@ def robot_bench(
     from autonomo.models.weights import WeightsError
     from autonomo.robot.assets import RobotExtraMissing
 
-    if which not in ("tracking", "walk_to", "push", "suite"):
-        raise fail(f"unknown robot benchmark {which!r}: tracking, walk_to, push or suite")
+    if which not in ROBOT_BENCHMARKS:
+        raise fail(f"unknown robot benchmark {which!r}: {', '.join(ROBOT_BENCHMARKS)}")
     try:
         from autonomo.bench import robot as bench
         from autonomo.robot.env import TASK_VERSION
@@ -558,14 +561,10 @@ def robot_bench(
     except (RobotExtraMissing, ModelSpecError, WeightsError, ModelError, OSError) as exc:
         raise fail(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
-    if which == "tracking":
-        result = bench.tracking(walker)
-    elif which == "walk_to":
-        result = bench.walk_to(walker)
-    elif which == "push":
-        result = bench.push(walker)
-    else:
+    if which == "suite":
         result = bench.suite(walker, brain, out / "suite", log=lambda line: Console().print(line, highlight=False))
+    else:  # the policy alone: a function of bench/robot.py by the same name
+        result = getattr(bench, which)(walker)
     result = {"benchmark": which, "policy_steps": walker.trained_steps, "policy_task": walker.task,
               "task": TASK_VERSION, **result}  # fmt: skip
     (out / f"{which}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
