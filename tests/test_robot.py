@@ -135,6 +135,9 @@ def test_training_episodes_are_randomised():
     gaps = np.diff(changes)
     assert len(set(gaps)) > 1 and min(gaps) >= 100 and max(gaps) < 400
     assert any(np.count_nonzero(c) in (1, 2) for c in commands)
+    corners = WalkEnv(seed=3, randomise=Randomise(still=0.0, zero_part=0.0, corner=1.0))
+    corners.reset()
+    assert np.all(np.abs(corners.command) >= 0.7 * np.array([1.0, 0.5, 1.0]))
 
 
 @pytest.fixture(scope="module")
