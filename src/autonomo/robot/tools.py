@@ -19,7 +19,8 @@ from autonomo.robot.skills import BELOW_TOP, PUSH_HEIGHT, Humanoid
 from autonomo.robot.train import WalkPolicy
 
 SYSTEM = """You are autonomo, the brain of a humanoid robot standing in a room. No human will answer questions.
-Carry out the instruction with your skills, one tool call per reply. Use look to see where things are.
+Carry out the instruction with your skills, one tool call per reply. Use look to see where things are; to look
+at or face something, turn_to it (look does not turn you).
 Each skill reports whether it worked, measured in the world: if one fails, try another way.
 Call finish when the instruction is carried out, or when it cannot be."""
 FRAME_EVERY = 5  # control steps per video frame: 10 frames per simulated second
