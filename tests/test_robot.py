@@ -299,6 +299,7 @@ def test_skill_arguments_are_checked(tmp_path, untrained_policy):
     tools = RobotTools(Scene.load("room"), untrained_policy, tmp_path, record=False)
     assert "no object named 'sofa'" in tools.call("walk_to", {"target": "sofa"}).output
     assert "unknown direction 'up'" in tools.call("push", {"object": "red_box", "direction": "up"}).output
+    assert tools.heading("ahead") == tools.heading("forward") == tools.robot.env.pose()[2]  # the reports' word
     assert "hand must be left or right" in tools.call("reach", {"hand": "third", "target": "1,0,1"}).output
     assert "fixed in place" in tools.call("push", {"object": "wall", "direction": "forward"}).output
     assert not tools.call("push", {"object": "sofa", "direction": "forward"}).ok  # a failure, not a crash

@@ -25,7 +25,8 @@ Each skill reports whether it worked, measured in the world: if one fails, try a
 Call finish when the instruction is carried out, or when it cannot be."""
 FRAME_EVERY = 5  # control steps per video frame: 10 frames per simulated second
 NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+))\s*(?:m|metres|meters|deg|degrees|°)?", re.IGNORECASE)
-RELATIVE = {"forward": 0.0, "left": 90.0, "back": 180.0, "backward": 180.0, "right": -90.0}
+# "ahead": the word of look and the skill reports, which the embedded model then gave push as a direction
+RELATIVE = {"forward": 0.0, "ahead": 0.0, "away": 0.0, "left": 90.0, "back": 180.0, "backward": 180.0, "right": -90.0}
 
 
 def _spec(name: str, description: str, **props: str) -> ToolSpec:
