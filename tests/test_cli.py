@@ -201,5 +201,6 @@ def test_throughput_bad_input():
     assert_one_line_error(invoke("throughput", "--workers", "1,x"), "comma-separated integers")
 
 
-def test_unknown_robot_benchmark():
+def test_robot_bench_bad_input():
     assert_one_line_error(invoke("robot-bench", "dance"), "unknown robot benchmark 'dance': tracking, walk_to, push")
+    assert_one_line_error(invoke("robot-bench", "suite", "--seed", "3"), "--trials and --seed are for tracking")

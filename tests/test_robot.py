@@ -326,10 +326,12 @@ def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):
     assert bench.judge(checks[1][0], tools) == (False, "the robot fell")
 
     assert len(bench.load_suite()) >= 10 and len({c["scene"] for c in bench.load_suite()}) == 3
-    track = bench.tracking(untrained_policy, seeds=1, seconds=3)
+    track = bench.tracking(untrained_policy, trials=1, seconds=3)
     assert track["falls"] >= 1 and track["real_time_factor"] > 0
-    walked = bench.walk_to(untrained_policy, targets=2)
+    walked = bench.walk_to(untrained_policy, trials=2)
     assert walked["success_rate"] == 0.0 and walked["falls"] == 2  # measured: it falls
+    elsewhere = bench.walk_to(untrained_policy, trials=2, seed=100)  # other draws, to choose a policy on
+    assert [r["target"] for r in elsewhere["rows"]] != [r["target"] for r in walked["rows"]]
     pushed = bench.push(untrained_policy, trials=1)
     assert pushed["succeeded"] == 0 and pushed["falls"] == 1 and not pushed["rows"][0]["ok"]
     case = bench.load_suite()[:1]

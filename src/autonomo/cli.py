@@ -541,6 +541,13 @@ def robot_bench(
     policy: Annotated[Path | None, typer.Option(help="the walking policy (default: the committed one)")] = None,
     model: Annotated[str, typer.Option(help="the brain, for suite: local | gguf:PATH | PROVIDER/MODEL")] = "local",
     out: Annotated[Path, typer.Option(help="results folder")] = Path("bench-results/robot"),
+    trials: Annotated[
+        int | None, typer.Option(min=1, help="seeds, targets or pushes [default: 10, 50 and 30, as recorded]")
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option(help="the first seed: 0 as recorded; another to choose a policy on draws the records never saw"),
+    ] = 0,
 ) -> None:
     """Benchmarks of the humanoid, judged from the simulator's state (see bench/robot.py)."""
     import json
@@ -551,6 +558,8 @@ def robot_bench(
 
     if which not in ROBOT_BENCHMARKS:
         raise fail(f"unknown robot benchmark {which!r}: {', '.join(ROBOT_BENCHMARKS)}")
+    if which == "suite" and (trials or seed):
+        raise fail("--trials and --seed are for tracking, walk_to and push: the suite is its instructions")
     try:
         from autonomo.bench import robot as bench
         from autonomo.robot.env import TASK_VERSION
@@ -564,7 +573,7 @@ def robot_bench(
     if which == "suite":
         result = bench.suite(walker, brain, out / "suite", log=lambda line: Console().print(line, highlight=False))
     else:  # the policy alone: a function of bench/robot.py by the same name
-        result = getattr(bench, which)(walker)
+        result = getattr(bench, which)(walker, seed=seed, **({"trials": trials} if trials else {}))
     result = {"benchmark": which, "policy_steps": walker.trained_steps, "policy_task": walker.task,
               "task": TASK_VERSION, **result}  # fmt: skip
     (out / f"{which}.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -25,13 +25,16 @@ SUITE = Path(__file__).parent.parent / "robot" / "suite.jsonl"
 SETTLE = 1.0  # seconds after a new command that tracking error does not count (the robot speeds up)
 
 
-def tracking(policy: WalkPolicy, seeds: int = 10, seconds: float = 60.0, every: float = 10.0) -> dict[str, Any]:
-    """Random commands, a new one every ``every`` seconds; the mean error between commanded and measured planar
-    velocity (pelvis frame, m/s) and turn rate, the falls, and how much faster than real time it ran."""
+def tracking(
+    policy: WalkPolicy, trials: int = 10, seed: int = 0, seconds: float = 60.0, every: float = 10.0
+) -> dict[str, Any]:
+    """Random commands, a new one every ``every`` seconds, for ``trials`` seeds from ``seed``; the mean error between
+    commanded and measured planar velocity (pelvis frame, m/s) and turn rate, the falls, and how much faster than
+    real time it ran."""
     errors, turn_errors, falls, steps, busy = [], [], 0, 0, 0.0
-    for seed in range(seeds):
-        env = WalkEnv(seed=seed)
-        rng = np.random.default_rng(1000 + seed)
+    for episode in range(seed, seed + trials):
+        env = WalkEnv(seed=episode)
+        rng = np.random.default_rng(1000 + episode)
         obs = env.reset()
         command = np.zeros(3)
         for t in range(round(seconds / CTRL_DT)):
@@ -50,7 +53,8 @@ def tracking(policy: WalkPolicy, seeds: int = 10, seconds: float = 60.0, every: 
                 falls += 1
                 obs = env.reset()
     return {
-        "seeds": seeds,
+        "seeds": trials,
+        "first_seed": seed,
         "seconds_each": seconds,
         "mean_speed_error": round(float(np.mean(errors)), 4),
         "mean_turn_error": round(float(np.mean(turn_errors)), 4),
@@ -59,13 +63,13 @@ def tracking(policy: WalkPolicy, seeds: int = 10, seconds: float = 60.0, every: 
     }
 
 
-def walk_to(policy: WalkPolicy, targets: int = 50, max_distance: float = 5.0, seed: int = 0) -> dict[str, Any]:
+def walk_to(policy: WalkPolicy, trials: int = 50, seed: int = 0, max_distance: float = 5.0) -> dict[str, Any]:
     """Random targets 0.5 to ``max_distance`` metres away in any direction, each from a fresh start."""
     from autonomo.robot.skills import WALK_TOLERANCE, Humanoid
 
     rng = np.random.default_rng(seed)
     rows = []
-    for _ in range(targets):
+    for _ in range(trials):
         robot = Humanoid(Scene(), policy)
         distance, angle = rng.uniform(0.5, max_distance), rng.uniform(-math.pi, math.pi)
         x, y = distance * math.cos(angle), distance * math.sin(angle)
@@ -75,7 +79,8 @@ def walk_to(policy: WalkPolicy, targets: int = 50, max_distance: float = 5.0, se
         rows.append({"target": [round(x, 2), round(y, 2)], "ok": result.ok, "off_by": off_by, "fell": robot.fell,
                      "seconds": round(robot.env.steps * CTRL_DT, 1)})  # fmt: skip
     solved = sum(r["ok"] for r in rows)
-    return {"targets": targets, "tolerance": WALK_TOLERANCE, "succeeded": solved, "success_rate": solved / targets,
+    return {"targets": trials, "seed": seed, "tolerance": WALK_TOLERANCE, "succeeded": solved,
+            "success_rate": solved / trials,
             "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
 
 
@@ -98,7 +103,7 @@ def push(policy: WalkPolicy, trials: int = 30, seed: int = 0) -> dict[str, Any]:
                      "moved": round(float(np.dot(moved, [math.cos(heading), math.sin(heading)])), 3),
                      "seconds": round(robot.env.steps * CTRL_DT, 1)})  # fmt: skip
     solved = sum(r["ok"] for r in rows)
-    return {"trials": trials, "succeeded": solved, "success_rate": solved / trials,
+    return {"trials": trials, "seed": seed, "succeeded": solved, "success_rate": solved / trials,
             "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
 
 
