@@ -262,6 +262,14 @@ def test_skill_reports_name_where_the_object_is_not_the_turns_degrees(tmp_path):
     assert again.ok and "already facing that way" in again.output and tools.robot.env.data.time == time
 
 
+def test_the_committed_policy_recovers_from_shoves_while_standing():
+    from autonomo.bench.robot import recovery
+    from autonomo.robot.train import POLICY
+
+    shoves = recovery(WalkPolicy(POLICY), trials=3)
+    assert shoves["recovered"] == 3 and max(r["speed"] for r in shoves["rows"]) >= 0.4, shoves["rows"]
+
+
 def test_the_committed_policy_walks_round_a_box_and_pushes_it():
     """From the far side: the way behind it goes round it, not through it (the hands would shove it back)."""
     from autonomo.robot.skills import Humanoid
@@ -332,6 +340,8 @@ def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):
     assert walked["success_rate"] == 0.0 and walked["falls"] == 2  # measured: it falls
     elsewhere = bench.walk_to(untrained_policy, trials=2, seed=100)  # other draws, to choose a policy on
     assert [r["target"] for r in elsewhere["rows"]] != [r["target"] for r in walked["rows"]]
+    shoved = bench.recovery(untrained_policy, trials=1, seconds=1)
+    assert shoved["recovered"] == 0 and shoved["falls"] == 1
     pushed = bench.push(untrained_policy, trials=1)
     assert pushed["succeeded"] == 0 and pushed["falls"] == 1 and not pushed["rows"][0]["ok"]
     case = bench.load_suite()[:1]

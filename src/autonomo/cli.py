@@ -532,7 +532,7 @@ def robot(
         err.print(f"[dim]video: {video}[/]")
 
 
-ROBOT_BENCHMARKS = ("tracking", "walk_to", "push", "suite")
+ROBOT_BENCHMARKS = ("tracking", "walk_to", "push", "recovery", "suite")
 
 
 @app.command("robot-bench")
@@ -542,7 +542,7 @@ def robot_bench(
     model: Annotated[str, typer.Option(help="the brain, for suite: local | gguf:PATH | PROVIDER/MODEL")] = "local",
     out: Annotated[Path, typer.Option(help="results folder")] = Path("bench-results/robot"),
     trials: Annotated[
-        int | None, typer.Option(min=1, help="seeds, targets or pushes [default: 10, 50 and 30, as recorded]")
+        int | None, typer.Option(min=1, help="seeds, targets, pushes or shoves [default: 10, 50, 30, 30, as recorded]")
     ] = None,
     seed: Annotated[
         int,
@@ -559,7 +559,7 @@ def robot_bench(
     if which not in ROBOT_BENCHMARKS:
         raise fail(f"unknown robot benchmark {which!r}: {', '.join(ROBOT_BENCHMARKS)}")
     if which == "suite" and (trials or seed):
-        raise fail("--trials and --seed are for tracking, walk_to and push: the suite is its instructions")
+        raise fail("--trials and --seed are for tracking, walk_to, push and recovery: the suite is its instructions")
     try:
         from autonomo.bench import robot as bench
         from autonomo.robot.env import TASK_VERSION

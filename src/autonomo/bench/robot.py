@@ -3,6 +3,7 @@
 - ``tracking``: velocity tracking under random commands (mean speed error, falls) and simulation speed;
 - ``walk_to``: random targets up to 5 m away, success within 0.3 m;
 - ``push``: the room's red box 1 to 3 m away in any direction, pushed half a metre in any direction;
+- ``recovery``: shoves while standing, as large as those the policy trained with; recovered is slowed down again;
 - ``suite``: language instructions over the bundled scenes, carried out by the agent and judged by a check on
   the final state of the world (robot/suite.jsonl).
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from autonomo.robot.env import COMMAND_MAX, CTRL_DT, WalkEnv
+from autonomo.robot.env import COMMAND_MAX, CTRL_DT, STOPPED, Randomise, WalkEnv
 from autonomo.robot.scene import Scene
 from autonomo.robot.train import WalkPolicy
 
@@ -105,6 +106,38 @@ def push(policy: WalkPolicy, trials: int = 30, seed: int = 0) -> dict[str, Any]:
     solved = sum(r["ok"] for r in rows)
     return {"trials": trials, "seed": seed, "succeeded": solved, "success_rate": solved / trials,
             "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
+
+
+def recovery(policy: WalkPolicy, trials: int = 30, seed: int = 0, seconds: float = 5.0) -> dict[str, Any]:
+    """The robot stands for 1-2 s (so that shoves meet the gait at any phase), then its pelvis gets a sudden speed
+    in a random direction (a shove, as large as those the policy trained with). Recovered: no fall, and over the
+    last of the next ``seconds`` its mean speed is below the stopped threshold (told to stand, the policy may still
+    step in place now and then)."""
+    low, high = Randomise().push_speed
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(trials):
+        env = WalkEnv()
+        obs = env.reset()
+        speed, angle, wait = rng.uniform(low, high), rng.uniform(-math.pi, math.pi), rng.uniform(1.0, 2.0)
+        speeds = []
+        for t in range(round((wait + seconds) / CTRL_DT)):
+            if t == round(wait / CTRL_DT):
+                start = env.pose()
+                env.data.qvel[0:2] += speed * np.array([math.cos(angle), math.sin(angle)])
+            obs, _, fell, _ = env.step(policy(obs))
+            if fell:
+                break
+            speeds.append(float(np.linalg.norm(env.data.sensordata[env.linvel][:2])))
+        x, y, _ = env.pose()
+        settled = float(np.mean(speeds[-round(1.0 / CTRL_DT) :]))
+        stepped = math.hypot(x - start[0], y - start[1])
+        rows.append({"speed": round(speed, 2), "direction_degrees": round(math.degrees(angle)),
+                     "after_seconds": round(wait, 2), "fell": fell, "recovered": not fell and settled < STOPPED,
+                     "speed_after": round(settled, 3), "stepped": round(stepped, 2)})  # fmt: skip
+    recovered = sum(r["recovered"] for r in rows)
+    return {"trials": trials, "seed": seed, "push_speed": [low, high], "recovered": recovered,
+            "recovery_rate": recovered / trials, "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
 
 
 def load_suite(path: Path = SUITE) -> list[dict[str, Any]]:
