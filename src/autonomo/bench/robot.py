@@ -120,21 +120,21 @@ def recovery(policy: WalkPolicy, trials: int = 30, seed: int = 0, seconds: float
         env = WalkEnv()
         obs = env.reset()
         speed, angle, wait = rng.uniform(low, high), rng.uniform(-math.pi, math.pi), rng.uniform(1.0, 2.0)
-        speeds = []
+        speeds, start = [], env.pose()
         for t in range(round((wait + seconds) / CTRL_DT)):
             if t == round(wait / CTRL_DT):
                 start = env.pose()
                 env.data.qvel[0:2] += speed * np.array([math.cos(angle), math.sin(angle)])
             obs, _, fell, _ = env.step(policy(obs))
-            if fell:
+            if fell:  # perhaps before the shove: a policy that cannot stand recovers from nothing
                 break
             speeds.append(float(np.linalg.norm(env.data.sensordata[env.linvel][:2])))
         x, y, _ = env.pose()
-        settled = float(np.mean(speeds[-round(1.0 / CTRL_DT) :]))
-        stepped = math.hypot(x - start[0], y - start[1])
+        settled = None if fell else round(float(np.mean(speeds[-round(1.0 / CTRL_DT) :])), 3)
         rows.append({"speed": round(speed, 2), "direction_degrees": round(math.degrees(angle)),
-                     "after_seconds": round(wait, 2), "fell": fell, "recovered": not fell and settled < STOPPED,
-                     "speed_after": round(settled, 3), "stepped": round(stepped, 2)})  # fmt: skip
+                     "after_seconds": round(wait, 2), "fell": fell,
+                     "recovered": settled is not None and settled < STOPPED, "speed_after": settled,
+                     "stepped": round(math.hypot(x - start[0], y - start[1]), 2)})  # fmt: skip
     recovered = sum(r["recovered"] for r in rows)
     return {"trials": trials, "seed": seed, "push_speed": [low, high], "recovered": recovered,
             "recovery_rate": recovered / trials, "falls": sum(r["fell"] for r in rows), "rows": rows}  # fmt: skip
