@@ -12,7 +12,7 @@ import autonomo.robot  # noqa: F401  (before mujoco: it picks offscreen renderin
 pytest.importorskip("mujoco")
 pytest.importorskip("torch")
 
-from autonomo.robot.env import ACTED, OBS_SIZE, Randomise, WalkEnv  # noqa: E402
+from autonomo.robot.env import ACTED, COMMAND_MAX, OBS_SIZE, Randomise, WalkEnv  # noqa: E402
 from autonomo.robot.scene import Scene, SceneError  # noqa: E402
 from autonomo.robot.train import TrainConfig, Trainer, WalkPolicy  # noqa: E402
 
@@ -136,8 +136,9 @@ def test_training_episodes_are_randomised():
     assert len(set(gaps)) > 1 and min(gaps) >= 100 and max(gaps) < 400
     assert any(np.count_nonzero(c) in (1, 2) for c in commands)
     corners = WalkEnv(seed=3, randomise=Randomise(still=0.0, zero_part=0.0, corner=1.0))
-    corners.reset()
-    assert np.all(np.abs(corners.command) >= 0.7 * np.array([1.0, 0.5, 1.0]))
+    for _ in range(5):
+        corners.reset()
+        assert np.all(np.abs(corners.command) >= 0.7 * COMMAND_MAX)
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +336,8 @@ def test_robot_benchmarks_judge_from_the_simulator(tmp_path, untrained_policy):
 
     assert len(bench.load_suite()) >= 10 and len({c["scene"] for c in bench.load_suite()}) == 3
     track = bench.tracking(untrained_policy, trials=1, seconds=3)
-    assert track["falls"] >= 1 and track["real_time_factor"] > 0
+    assert track["falls"] == len(track["fell_on"]) >= 1 and track["fell_on"][0]["seed"] == 0
+    assert track["real_time_factor"] > 0
     walked = bench.walk_to(untrained_policy, trials=2)
     assert walked["success_rate"] == 0.0 and walked["falls"] == 2  # measured: it falls
     elsewhere = bench.walk_to(untrained_policy, trials=2, seed=100)  # other draws, to choose a policy on

@@ -546,7 +546,7 @@ def robot_bench(
     ] = None,
     seed: Annotated[
         int,
-        typer.Option(help="the first seed: 0 as recorded; another to choose a policy on draws the records never saw"),
+        typer.Option(min=0, help="the first seed: 0 as recorded; 100 or more draws what the records never saw"),
     ] = 0,
 ) -> None:
     """Benchmarks of the humanoid, judged from the simulator's state (see bench/robot.py)."""
@@ -559,7 +559,8 @@ def robot_bench(
     if which not in ROBOT_BENCHMARKS:
         raise fail(f"unknown robot benchmark {which!r}: {', '.join(ROBOT_BENCHMARKS)}")
     if which == "suite" and (trials or seed):
-        raise fail("--trials and --seed are for tracking, walk_to, push and recovery: the suite is its instructions")
+        policy_only = ", ".join(b for b in ROBOT_BENCHMARKS if b != "suite")
+        raise fail(f"--trials and --seed are for {policy_only}: the suite is its instructions")
     try:
         from autonomo.bench import robot as bench
         from autonomo.robot.env import TASK_VERSION

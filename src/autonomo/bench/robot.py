@@ -31,8 +31,8 @@ def tracking(
 ) -> dict[str, Any]:
     """Random commands, a new one every ``every`` seconds, for ``trials`` seeds from ``seed``; the mean error between
     commanded and measured planar velocity (pelvis frame, m/s) and turn rate, the falls, and how much faster than
-    real time it ran."""
-    errors, turn_errors, falls, steps, busy = [], [], 0, 0, 0.0
+    real time it ran. Each fall is listed with its seed, time and command (the robot starts again standing)."""
+    errors, turn_errors, falls, steps, busy = [], [], [], 0, 0.0
     for episode in range(seed, seed + trials):
         env = WalkEnv(seed=episode)
         rng = np.random.default_rng(1000 + episode)
@@ -51,7 +51,7 @@ def tracking(
                 errors.append(float(np.linalg.norm(env.command[:2] - velocity[:2])))
                 turn_errors.append(abs(float(env.command[2] - env.data.sensordata[env.gyro][2])))
             if fell:
-                falls += 1
+                falls.append({"seed": episode, "second": round(t * CTRL_DT, 1), "command": command.round(2).tolist()})
                 obs = env.reset()
     return {
         "seeds": trials,
@@ -59,8 +59,9 @@ def tracking(
         "seconds_each": seconds,
         "mean_speed_error": round(float(np.mean(errors)), 4),
         "mean_turn_error": round(float(np.mean(turn_errors)), 4),
-        "falls": falls,
+        "falls": len(falls),
         "real_time_factor": round(steps * CTRL_DT / busy, 1),  # one process, one core
+        "fell_on": falls,
     }
 
 
@@ -111,8 +112,8 @@ def push(policy: WalkPolicy, trials: int = 30, seed: int = 0) -> dict[str, Any]:
 def recovery(policy: WalkPolicy, trials: int = 30, seed: int = 0, seconds: float = 5.0) -> dict[str, Any]:
     """The robot stands for 1-2 s (so that shoves meet the gait at any phase), then its pelvis gets a sudden speed
     in a random direction (a shove, as large as those the policy trained with). Recovered: no fall, and over the
-    last of the next ``seconds`` its mean speed is below the stopped threshold (told to stand, the policy may still
-    step in place now and then)."""
+    last second of the next ``seconds`` its mean speed is below the stopped threshold (told to stand, the policy may
+    still step in place now and then)."""
     low, high = Randomise().push_speed
     rng = np.random.default_rng(seed)
     rows = []
@@ -128,7 +129,8 @@ def recovery(policy: WalkPolicy, trials: int = 30, seed: int = 0, seconds: float
             obs, _, fell, _ = env.step(policy(obs))
             if fell:  # perhaps before the shove: a policy that cannot stand recovers from nothing
                 break
-            speeds.append(float(np.linalg.norm(env.data.sensordata[env.linvel][:2])))
+            if t >= round(wait / CTRL_DT):
+                speeds.append(float(np.linalg.norm(env.data.sensordata[env.linvel][:2])))
         x, y, _ = env.pose()
         settled = None if fell else round(float(np.mean(speeds[-round(1.0 / CTRL_DT) :])), 3)
         rows.append({"speed": round(speed, 2), "direction_degrees": round(math.degrees(angle)),

@@ -51,8 +51,9 @@ class Randomise:
     noise: float = 0.02  # scale of observation noise
     still: float = 0.25  # chance that a command is zero
     zero_part: float = 0.25  # chance that each of a moving command's parts is zero (a turn on the spot, a walk ahead)
-    # The task-7 policy fell near the corners of the command range (1 m/s back and 0.5 m/s to the side, or 1 m/s
-    # ahead turning at 1 rad/s), which a uniform draw rarely gives: this often a moving command is drawn there
+    # The task-7 policy fell on commands near the corners of the range (0.84 m/s back with 0.43 to the side in the
+    # tracking benchmark; fast back with sideways, or fast ahead with a fast turn, tried by hand), which a uniform
+    # draw rarely gives: this often a moving command is drawn there
     corner: float = 0.3
 
 

@@ -38,12 +38,17 @@ def wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
 
+def degrees(angle: float) -> int:
+    """An angle in whole degrees, as reports give it: never "-0"."""
+    return round(math.degrees(angle))
+
+
 def side(bearing: float) -> str:
     """A bearing (radians, left positive) in words; within a turn's tolerance it is ahead, as turning again would
     not change it."""
     if abs(bearing) <= TURN_TOLERANCE:
         return "ahead"
-    return f"{abs(math.degrees(bearing)):.0f} degrees to your {'left' if bearing > 0 else 'right'}"
+    return f"{abs(degrees(bearing))} degrees to your {'left' if bearing > 0 else 'right'}"
 
 
 class Humanoid:
@@ -103,7 +108,7 @@ class Humanoid:
     def look(self) -> Observation:
         x, y, heading = self.env.pose()
         lines = [
-            f"You are at x={x:.2f}, y={y:.2f} (metres), facing {math.degrees(heading):.0f} degrees "
+            f"You are at x={x:.2f}, y={y:.2f} (metres), facing {degrees(heading)} degrees "
             "(0 = +x, counter-clockwise)." + (" You have fallen." if self.fell else "")
         ]
         for thing in self.scene.objects:
@@ -161,7 +166,8 @@ class Humanoid:
             return Observation(False, f"walk_to {name}: {turned.output}")
         # not the turn's degrees: the embedded model took them for a target and turned to them again and again
         _, bearing = self._relative(nx, ny)
-        return Observation(True, f"walk_to {name}: arrived; it is {self.gap(name):.2f} m from you, {side(bearing)}.")
+        return Observation(True, f"walk_to {name}: arrived; its near side is {self.gap(name):.2f} m from you, "
+                                 f"{side(bearing)}.")  # fmt: skip
 
     def turn_to(self, heading: float) -> Observation:
         """Turns on the spot to a heading in radians."""
@@ -172,9 +178,9 @@ class Humanoid:
             return wrap(heading - self.env.pose()[2])
 
         if abs(error()) <= TURN_TOLERANCE:  # the embedded model chased each turn's last few degrees
-            return Observation(True, f"turn_to {math.degrees(heading):.0f} degrees: already facing that way "
-                                     f"(now {math.degrees(self.env.pose()[2]):.0f}; turns are good to "
-                                     f"{math.degrees(TURN_TOLERANCE):.0f} degrees).")  # fmt: skip
+            return Observation(True, f"turn_to {degrees(heading)} degrees: already facing that way (now "
+                                     f"{degrees(self.env.pose()[2])}; turns are good to {degrees(TURN_TOLERANCE)} "
+                                     "degrees).")  # fmt: skip
         self._arms_down()
         ended = self._run(3 + abs(error()) / 0.4, lambda: (0.0, 0.0, float(np.clip(2.0 * error(), -1, 1))),
                           until=lambda: abs(error()) < TURN_TOLERANCE / 2)  # fmt: skip
@@ -182,19 +188,24 @@ class Humanoid:
             ended = "fell" if self._settle() == "fell" else ended
         ok = ended != "fell" and abs(error()) <= TURN_TOLERANCE
         what = "fell over" if ended == "fell" else "done" if ok else "did not get there"
-        return Observation(ok, f"turn_to {math.degrees(heading):.0f} degrees: {what}; now facing "
-                               f"{math.degrees(self.env.pose()[2]):.0f} degrees.")  # fmt: skip
+        return Observation(ok, f"turn_to {degrees(heading)} degrees: {what}; now facing "
+                               f"{degrees(self.env.pose()[2])} degrees.")  # fmt: skip
 
     def turn_to_point(self, x: float, y: float) -> Observation:
         rx, ry, _ = self.env.pose()
         return self.turn_to(math.atan2(y - ry, x - rx))
 
     def turn_to_object(self, name: str) -> Observation:
+        """Faces an object's centre; a second turn when the first, which moved the robot a little, left it beyond
+        the tolerance (the report would say "facing it" and "9 degrees to your right" at once)."""
         p = self.position(name)
-        turned = self.turn_to_point(p[0], p[1])
-        if not turned.ok:
-            return Observation(False, f"turn_to {name}: {turned.output}")
-        distance, bearing = self._relative(p[0], p[1])
+        for _ in range(2):
+            turned = self.turn_to_point(p[0], p[1])
+            if not turned.ok:
+                return Observation(False, f"turn_to {name}: {turned.output}")
+            distance, bearing = self._relative(p[0], p[1])
+            if abs(bearing) <= TURN_TOLERANCE:
+                break
         return Observation(True, f"turn_to {name}: facing it; it is {distance:.2f} m away, {side(bearing)}.")
 
     def stop(self) -> Observation:
