@@ -121,15 +121,15 @@ def recovery(policy: WalkPolicy, trials: int = 30, seed: int = 0, seconds: float
         env = WalkEnv()
         obs = env.reset()
         speed, angle, wait = rng.uniform(low, high), rng.uniform(-math.pi, math.pi), rng.uniform(1.0, 2.0)
-        speeds, start = [], env.pose()
-        for t in range(round((wait + seconds) / CTRL_DT)):
-            if t == round(wait / CTRL_DT):
+        speeds, start, kick = [], env.pose(), round(wait / CTRL_DT)
+        for t in range(kick + round(seconds / CTRL_DT)):
+            if t == kick:
                 start = env.pose()
                 env.data.qvel[0:2] += speed * np.array([math.cos(angle), math.sin(angle)])
             obs, _, fell, _ = env.step(policy(obs))
             if fell:  # perhaps before the shove: a policy that cannot stand recovers from nothing
                 break
-            if t >= round(wait / CTRL_DT):
+            if t >= kick:
                 speeds.append(float(np.linalg.norm(env.data.sensordata[env.linvel][:2])))
         x, y, _ = env.pose()
         settled = None if fell else round(float(np.mean(speeds[-round(1.0 / CTRL_DT) :])), 3)
