@@ -101,6 +101,54 @@ def test_bench_runs_scores_and_resumes(tmp_path):
     assert row["commit"] == source_commit() != "" and f"Autonomo commits: {row['commit']}." in report
 
 
+class InterruptedModel(ScriptedModel):
+    def complete(self, messages, tools):
+        raise KeyboardInterrupt  # Ctrl-C while the model thinks
+
+
+@needs_data
+def test_an_interrupted_attempt_is_not_recorded_as_a_result(tmp_path):
+    task = load_tasks("exercism", limit=1)[0]
+    config = BenchConfig(out=tmp_path / "out", model_spec="scripted", sandbox=sandbox_kind())
+    with pytest.raises(KeyboardInterrupt):
+        Bench(config, InterruptedModel([]), log=lambda _: None).run([task], ["autonomo"])
+    assert read_report(config.out / "report.jsonl") == []  # not a failure: the rerun tries the task again
+    hello = "def hello():\n    return 'Hello, World!'\n"
+    solve = [
+        {"tool": "create", "args": {"path": "hello_world.py", "content": hello}},
+        {"tool": "finish", "args": {"summary": "done"}},
+    ]
+    Bench(config, ScriptedModel(solve), log=lambda _: None).run([task], ["autonomo"])
+    (row,) = read_report(config.out / "report.jsonl")
+    assert row["passed"] and row["attempts"] == 1
+
+
+@needs_data
+def test_sigterm_stops_the_bench_cleanly_and_records_nothing_half_done(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"tool": "shell", "args": {"command": "sleep 60"}}]))
+    out = tmp_path / "out"
+    cli = [sys.executable, "-c", "from autonomo.cli import app; app()", "bench", "exercism", "--limit", "1"]
+    args = ["--model", f"scripted:{script}", "--out", str(out), "--sandbox", sandbox_kind()]
+    proc = subprocess.Popen(cli + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        '"shell"' in p.read_text() for p in out.glob("work/autonomo/*/a0/.autonomo/runs/*/events.jsonl")
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    assert "rerun the same command to resume" in proc.stderr.read()
+    assert read_report(out / "report.jsonl") == []
+    (events,) = out.glob("work/autonomo/*/a0/.autonomo/runs/*/events.jsonl")  # the attempt's own log is complete
+    assert json.loads(events.read_text().splitlines()[-1])["outcome"] == "interrupted"
+
+
 @needs_data
 @pytest.mark.local_model
 @pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs the [local] extra")

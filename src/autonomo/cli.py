@@ -409,6 +409,7 @@ def bench(
 ) -> None:
     """Run a benchmark suite; rerunning the same command resumes where it stopped."""
     import contextlib
+    import signal
 
     from autonomo.bench.report import write_reports
     from autonomo.bench.runner import AUTONOMO, MINISWE, SYSTEMS, Bench, BenchConfig, slug
@@ -428,22 +429,30 @@ def bench(
     out = (out or Path("bench-results") / f"{suite}-{slug(model)}").resolve()
     config = BenchConfig(out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox)
     console = Console()
-    with contextlib.ExitStack() as stack:
-        server = None
-        if MINISWE in systems:
-            from autonomo.bench.miniswe import LlamaServer
+    # A SIGTERM (a job runner stopping us) unwinds like Ctrl-C: the llama.cpp server is stopped, not orphaned.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with contextlib.ExitStack() as stack:
+            server = None
+            if MINISWE in systems:
+                from autonomo.bench.miniswe import LlamaServer
 
-            gguf = gguf_file(model)
-            if gguf is None:
-                raise fail("the mini-swe-agent peer runs a local GGUF model: use --model local or gguf:PATH")
-            server = stack.enter_context(LlamaServer(gguf))
-        runner = Bench(
-            config, agent_model, peer_server=server, log=lambda line: console.print(line, highlight=False, markup=False)
-        )
-        try:
-            runner.run(task_list, systems)
-        finally:
-            write_reports(out, f"{suite}: {', '.join(systems)} on {model}", [t.id for t in task_list])
+                gguf = gguf_file(model)
+                if gguf is None:
+                    raise fail("the mini-swe-agent peer runs a local GGUF model: use --model local or gguf:PATH")
+                server = stack.enter_context(LlamaServer(gguf))
+            runner = Bench(
+                config, agent_model, peer_server=server, log=lambda s: console.print(s, highlight=False, markup=False)
+            )
+            try:
+                runner.run(task_list, systems)
+            finally:
+                write_reports(out, f"{suite}: {', '.join(systems)} on {model}", [t.id for t in task_list])
+    except KeyboardInterrupt:
+        err.print("interrupted: the task at hand was not recorded; rerun the same command to resume")
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     console.print(f"report: {out / 'report.md'}")
 
 

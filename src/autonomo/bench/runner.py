@@ -106,6 +106,8 @@ class Bench:
                 shutil.rmtree(workspace)
             task.prepare(workspace)
             attempt = getattr(self, f"_run_{system.replace('-', '_')}")(task, workspace, n, temperature)
+            if attempt.outcome == "interrupted":  # the agent caught a Ctrl-C: no result, so no row; a rerun redoes it
+                raise KeyboardInterrupt
             score = task.score(workspace, workspace.with_name(f"a{n}-score"), sandbox=self.config.sandbox)
             attempt.passed, attempt.score = score.passed, score.summary
             attempts.append(attempt)
