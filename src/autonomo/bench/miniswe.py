@@ -118,6 +118,7 @@ def run_miniswe(
     api_base: str,
     model_name: str,
     step_limit: int,
+    trajectory: Path,
     max_tokens: int = 1024,
     timeout: float = 900,
     python: str | None = None,
@@ -127,11 +128,13 @@ def run_miniswe(
     """Run mini-swe-agent's `mini` CLI unattended on `task` in `workspace`; never raises on an agent failure.
     ``bwrap_options``: confine its commands with mini-swe-agent's own bubblewrap environment, given the options of
     autonomo's sandbox, so that both agents' commands run in the same sandbox (without them: unconfined).
+    ``trajectory``: where mini-swe-agent writes its trajectory (every message), kept to read why a run ended.
 
     Returns outcome (mini-swe-agent's exit status, or "error: ..."), steps (model calls), the prompt and completion
     tokens summed over every model call as the server reported them, and wall-clock seconds.
     """
-    workspace = Path(workspace).resolve()
+    workspace, trajectory = Path(workspace).resolve(), Path(trajectory).resolve()
+    trajectory.unlink(missing_ok=True)  # a killed earlier attempt's must not be read as this one's
     overrides = {
         # Task in the config rather than `-t`, so a task that starts with "-" can't be mistaken for an option.
         "run": {"task": task},
@@ -159,7 +162,6 @@ def run_miniswe(
     with tempfile.TemporaryDirectory(prefix="miniswe-") as tmp, tempfile.TemporaryFile() as log:
         config_path = Path(tmp) / "overrides.yaml"
         config_path.write_text(json.dumps(overrides))  # JSON is YAML, and needs no escaping of the task text
-        traj_path = Path(tmp) / "run.traj.json"
         env |= {
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "MSWEA_CONFIGURED": "true",  # skips the interactive first-run setup wizard
@@ -172,7 +174,7 @@ def run_miniswe(
             "-c", "mini_textbased.yaml", "-c", str(config_path),
             "-y",  # yolo: execute commands without confirmation
             "--exit-immediately",  # don't ask the user for a follow-up task on submit
-            "-o", str(traj_path),
+            "-o", str(trajectory),
         ]  # fmt: skip
         timed_out = False
         try:
@@ -185,7 +187,7 @@ def run_miniswe(
             timed_out, rc = True, None
         seconds = time.monotonic() - start
         # The agent rewrites the trajectory after every step, so even a killed run leaves its calls so far.
-        traj: dict[str, Any] = json.loads(traj_path.read_text()) if traj_path.is_file() else {}
+        traj: dict[str, Any] = json.loads(trajectory.read_text()) if trajectory.is_file() else {}
         log_tail = _tail(log)
 
     info = traj.get("info", {})

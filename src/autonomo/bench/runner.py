@@ -176,6 +176,7 @@ class Bench:
         box = Sandbox(workspace, kind=self.config.sandbox, timeout=60)  # the sandbox autonomo's commands get
         options = box.bwrap_options() if box.kind == "bwrap" else None
         r = run_miniswe(task.goal, workspace, server.api_base, server.model_name, self.config.max_steps,
+                        trajectory=workspace.with_name(f"{workspace.name}-trajectory.json"),
                         bwrap_options=options, command_timeout=60)  # fmt: skip
         return Attempt(
             attempt=n,
