@@ -177,7 +177,7 @@ class Bench:
         options = box.bwrap_options() if box.kind == "bwrap" else None
         r = run_miniswe(task.goal, workspace, server.api_base, server.model_name, self.config.max_steps,
                         trajectory=workspace.with_name(f"{workspace.name}-trajectory.json"),
-                        bwrap_options=options, command_timeout=60)  # fmt: skip
+                        bwrap_options=options, command_timeout=60, timeout=ATTEMPT_SECONDS)  # fmt: skip
         return Attempt(
             attempt=n,
             temperature=0.0,
