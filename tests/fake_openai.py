@@ -53,20 +53,22 @@ def start() -> tuple[str, ThreadingHTTPServer]:
 
 def completion(arguments: str, name: str = "shell", choices: bool = True) -> dict:
     call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return _response(message, "tool_calls") if choices else _response(None, "")
+
+
+def text_completion(content: str) -> dict:
+    """A reply in prose, as a text-based agent (mini-swe-agent's) reads it."""
+    return _response({"role": "assistant", "content": content}, "stop")
+
+
+def _response(message: dict | None, finish_reason: str) -> dict:
     return {
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "created": 0,
         "model": "fake",
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "tool_calls",
-                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
-            }
-        ]
-        if choices
-        else [],
+        "choices": [{"index": 0, "finish_reason": finish_reason, "message": message}] if message else [],
         "usage": {
             "prompt_tokens": 120,
             "completion_tokens": 15,

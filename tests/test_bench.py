@@ -192,29 +192,19 @@ def test_the_peer_agents_commands_run_in_autonomos_sandbox(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("minisweagent") is None, reason="mini-swe-agent not installed")
 def test_mini_swe_agent_runs_unattended_and_its_counts_and_trajectory_come_back(server, tmp_path):
     """The peer adapter end to end, against a fake server instead of llama.cpp: two bash steps, then submit."""
-    from fake_openai import FakeOpenAI, Reply
+    from fake_openai import FakeOpenAI, Reply, text_completion
 
     from autonomo.bench.miniswe import run_miniswe
 
     def reply(command: str) -> Reply:
-        text = f"THOUGHT: next.\n\n```mswea_bash_command\n{command}\n```"
-        return Reply(
-            payload={
-                "id": "c",
-                "object": "chat.completion",
-                "created": 0,
-                "model": "fake",
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
-            }
-        )
+        return Reply(payload=text_completion(f"THOUGHT: next.\n\n```mswea_bash_command\n{command}\n```"))
 
     FakeOpenAI.replies = [reply("echo 'X = 1' > solution.py"), reply("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")]
     workspace, trajectory = tmp_path / "ws", tmp_path / "run.traj.json"
     workspace.mkdir()
     r = run_miniswe("Write solution.py.", workspace, server, "fake", step_limit=5, trajectory=trajectory)
     assert r["outcome"] == "Submitted" and r["steps"] == 2, r
-    assert (r["prompt_tokens"], r["completion_tokens"]) == (200, 40)
+    assert (r["prompt_tokens"], r["completion_tokens"]) == (240, 30)  # the sums of the fake's two usages
     assert (workspace / "solution.py").read_text() == "X = 1\n"
     assert FakeOpenAI.requests[0]["max_tokens"] == 1024  # the harness's cap reached the server
     messages = json.loads(trajectory.read_text())["messages"]
