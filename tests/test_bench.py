@@ -202,7 +202,7 @@ def test_mini_swe_agent_runs_unattended_and_its_counts_and_trajectory_come_back(
     FakeOpenAI.replies = [reply("echo 'X = 1' > solution.py"), reply("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")]
     workspace, trajectory = tmp_path / "ws", tmp_path / "run.traj.json"
     workspace.mkdir()
-    r = run_miniswe("Write solution.py.", workspace, server, "fake", step_limit=5, trajectory=trajectory)
+    r = run_miniswe("Write solution.py.", workspace, server, "fake", step_limit=5, trajectory=trajectory, timeout=60)
     assert r["outcome"] == "Submitted" and r["steps"] == 2, r
     assert (r["prompt_tokens"], r["completion_tokens"]) == (240, 30)  # the sums of the fake's two usages
     assert (workspace / "solution.py").read_text() == "X = 1\n"

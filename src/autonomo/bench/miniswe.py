@@ -119,8 +119,8 @@ def run_miniswe(
     model_name: str,
     step_limit: int,
     trajectory: Path,
+    timeout: float,
     max_tokens: int = 1024,
-    timeout: float = 900,
     python: str | None = None,
     bwrap_options: list[str] | None = None,
     command_timeout: int = 60,
@@ -129,6 +129,8 @@ def run_miniswe(
     ``bwrap_options``: confine its commands with mini-swe-agent's own bubblewrap environment, given the options of
     autonomo's sandbox, so that both agents' commands run in the same sandbox (without them: unconfined).
     ``trajectory``: where mini-swe-agent writes its trajectory (every message), kept to read why a run ended.
+    ``timeout``: wall-clock seconds for the whole run; no default, so every caller states its limit (the bench's
+    ATTEMPT_SECONDS, the same for every system).
 
     Returns outcome (mini-swe-agent's exit status, or "error: ..."), steps (model calls), the prompt and completion
     tokens summed over every model call as the server reported them, and wall-clock seconds.
