@@ -6,10 +6,9 @@ from pathlib import Path
 import fake_openai
 import pytest
 
-from autonomo.agent.loop import Agent, Budget, RunResult
-from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import ComputerTools
-from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.agent.loop import Budget, RunResult
+from autonomo.assembly import RunConfig, make_agent
+from autonomo.events import read_events
 from autonomo.models import weights
 from autonomo.models.scripted import ScriptedModel
 
@@ -40,14 +39,17 @@ def run_scripted(
 ) -> tuple[RunResult, list[dict]]:
     """Runs the agent on "make add work"; it drafts when the script holds a draft step. Pass a ScriptedModel
     rather than its steps to look at its prompts afterwards."""
-    home = workspace / ".autonomo"
-    log = EventLog(home / "runs" / new_run_id())
-    box = Sandbox(workspace, kind=sandbox_kind(), timeout=60, readonly_paths=(home,))
-    tools = ComputerTools(box, protected=protected)
+    config = RunConfig(
+        sandbox=sandbox_kind(),
+        command_timeout=60,
+        protect=list(protected),
+        retry_base=0.01,
+        budget=budget or Budget(max_steps=20),
+    )
     model = steps if isinstance(steps, ScriptedModel) else ScriptedModel(steps)
-    agent = Agent(model, tools, log, budget or Budget(max_steps=20), draft=True, retry_base=0.01)
+    agent = make_agent(config, workspace, model=model)
     result = agent.run("make add work")
-    return result, list(read_events(log.path))
+    return result, list(read_events(agent.log.path))
 
 
 def of_type(events: list[dict], kind: str) -> list[dict]:

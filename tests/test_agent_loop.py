@@ -151,10 +151,10 @@ def test_interrupt_is_logged(workspace, monkeypatch):
 
     original = ScriptedModel.complete
 
-    def interrupt_on_second_call(self, messages, tools):
+    def interrupt_on_second_call(self, messages, tools=(), **sampling):
         if self.calls == 1:
             raise KeyboardInterrupt
-        return original(self, messages, tools)
+        return original(self, messages, tools, **sampling)
 
     monkeypatch.setattr(ScriptedModel, "complete", interrupt_on_second_call)
     result, events = run_scripted(workspace, [create("calc.py", GOOD_CALC), FINISH])
@@ -278,7 +278,7 @@ def test_redrafts_stop_at_the_step_budget_and_at_a_failed_call(workspace):
     assert [bool(e.get("draft")) for e in of_type(events, "model_call")] == [True, True, False, False]
 
 
-def test_no_draft_when_the_model_cannot_chat(workspace):
+def test_no_draft_when_the_script_holds_no_free_form_reply(workspace):
     result, events = run_scripted(workspace, [create("calc.py", GOOD_CALC), FINISH])
     assert result.outcome == "completed"
     assert not any(e.get("draft") for e in of_type(events, "model_call"))
@@ -293,28 +293,16 @@ def test_draft_without_code_blocks_leaves_the_loop_to_write(workspace):
 
 
 def test_a_repeated_call_makes_the_next_one_sampled_hotter(workspace):
-    from conftest import sandbox_kind
-
-    from autonomo.agent.loop import Agent
-    from autonomo.computer.sandbox import Sandbox
-    from autonomo.computer.tools import ComputerTools
-    from autonomo.events import EventLog, new_run_id
+    from autonomo.models import call_seed
     from autonomo.models.scripted import ScriptedModel
 
-    class Thermometer(ScriptedModel):
-        temperature = 0.0
-        seen: list[float] = []
-
-        def complete(self, messages, tools):
-            self.seen.append(self.temperature)
-            return super().complete(messages, tools)
-
     look = {"tool": "shell", "args": {"command": "ls"}}
-    model = Thermometer([look, look, create("calc.py", GOOD_CALC), FINISH])
-    tools = ComputerTools(Sandbox(workspace, kind=sandbox_kind()))
-    result = Agent(model, tools, EventLog(workspace.parent / "log" / new_run_id())).run("x")
+    model = ScriptedModel([look, look, create("calc.py", GOOD_CALC), FINISH])
+    result, _ = run_scripted(workspace, model)
     assert result.outcome == "completed"
-    assert model.seen == [0.0, 0.0, 0.7, 0.0] and model.temperature == 0.0
+    # Sampling is given with each call, never set on the model: the third call, after a repeat, is hot.
+    assert [t for t, _ in model.sampling] == [0.0, 0.0, 0.7, 0.0]
+    assert [s for _, s in model.sampling] == [call_seed(0, n) for n in range(1, 5)]  # a seed of its own each
 
 
 def test_an_edit_that_changes_nothing_is_refused(workspace):

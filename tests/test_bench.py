@@ -12,6 +12,7 @@ from autonomo.agent.draft import code_blocks
 from autonomo.bench.report import markdown, summary_rows
 from autonomo.bench.runner import Bench, BenchConfig, read_report, source_commit
 from autonomo.bench.tasks import DEFAULT_TASKS, load_tasks
+from autonomo.body import Draftable
 from autonomo.models.scripted import ScriptedModel
 
 needs_data = pytest.mark.skipif(not DEFAULT_TASKS["exercism"].is_file(), reason="../shared/benchmarks missing")
@@ -64,9 +65,11 @@ def test_scoring_passes_the_reference_and_fails_the_stub(suite, tmp_path):
 
 def test_code_blocks_go_to_the_files_they_name():
     text = "### a.py\n```python\nA = 1\n```\nand\n### `b.py`\n```\nB = 2\n```\n### a.py\n```python\nagain\n```"
-    assert code_blocks(text, []) == [("a.py", "A = 1\n"), ("b.py", "B = 2\n")]
-    assert code_blocks("```py\nC = 3\n```", ["c.py"]) == [("c.py", "C = 3\n")]
-    assert code_blocks("```py\nC = 3\n```", []) == []
+    assert code_blocks(text, Draftable({}, [], "create")) == [("a.py", "A = 1\n"), ("b.py", "B = 2\n")]
+    only_c = Draftable({"c.py": "", "test_c.py": ""}, ["c.py"], "create")
+    assert code_blocks("```py\nC = 3\n```", only_c) == [("c.py", "C = 3\n")]
+    assert code_blocks("```py\nC = 3\n```", Draftable({}, [], "create")) == []
+    assert code_blocks("### test_c.py\n```py\nT = 0\n```", only_c) == []  # a copy of the tests is no change
 
 
 @needs_data
@@ -102,7 +105,7 @@ def test_bench_runs_scores_and_resumes(tmp_path):
 
 
 class InterruptedModel(ScriptedModel):
-    def complete(self, messages, tools):
+    def complete(self, messages, tools=(), **sampling):
         raise KeyboardInterrupt  # Ctrl-C while the model thinks
 
 

@@ -352,3 +352,39 @@ def test_an_item_waiting_for_one_combined_into_another_goes_once_that_one_is_don
     board.add({"type": "items_combined", "item": combined, "absorbed": ["b"], "reason": "failed"})
     board.add({"type": "item_merged", "item": "c"})
     assert [i.id for i in board.ready()] == ["a"]
+
+
+def test_reviews_of_two_items_finishing_together_call_the_one_model_at_once(workspace):
+    """Two items whose engineers finish together are reviewed in parallel threads, both on the company's one
+    chat model (in local mode, the very object the engineers share). So the model is called from two threads at
+    once, as measured here: every model must be thread-safe, and the local one serialises its calls
+    (test_local_model.py); before that, two reviews ran inside one llama.cpp context together."""
+    import threading
+
+    active, most = 0, 0
+    guard = threading.Lock()
+
+    class Probe(ScriptedModel):
+        def complete(self, messages, tools=(), **sampling):
+            nonlocal active, most
+            with guard:
+                active += 1
+                most = max(most, active)
+            try:
+                return super().complete(messages, tools, **sampling)
+            finally:
+                with guard:
+                    active -= 1
+
+    items = [item("add", "python -c 'import add'", ""), item("mul", "python -c 'import mul'", "")]
+    scripts = {
+        "engineer:add": [engineer(sleep(1), create("add.py", "x = 1\n"))],
+        "engineer:mul": [engineer(sleep(1), create("mul.py", "y = 2\n"))],
+    }
+    slow_approve = {"draft": "APPROVE", "sleep": 1.0}
+    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+    company = Company(workspace, log, model="scripted", chat_model=Probe([plan(items), slow_approve, slow_approve]),
+                      sandbox=sandbox_kind(), scripts=scripts)  # fmt: skip
+    result = company.run("two modules")
+    assert result.items == {"add": "merged", "mul": "merged"}, result.summary
+    assert most == 2  # the two reviews were in the model together

@@ -40,3 +40,13 @@ def test_server_errors_raise_a_retryable_model_error_once(server):
     with pytest.raises(ModelError) as caught:
         load_model("openai/gpt-4o-mini", api_base=server).complete([{"role": "user", "content": "x"}], TOOLS)
     assert caught.value.retryable and len(FakeOpenAI.requests) == 1  # the agent retries, not litellm
+
+
+def test_sampling_comes_with_each_call(server):
+    FakeOpenAI.replies = [Reply(payload=completion('{"command": "ls"}'))] * 2
+    model = load_model("openai/gpt-4o-mini", api_base=server)
+    model.complete([{"role": "user", "content": "x"}], TOOLS, temperature=0.7, seed=42, max_tokens=100)
+    model.complete([{"role": "user", "content": "x"}], TOOLS)
+    hot, default = FakeOpenAI.requests
+    assert (hot["temperature"], hot["seed"], hot["max_tokens"]) == (0.7, 42, 100)
+    assert default["temperature"] == 0.0 and "seed" not in default  # one call's settings never stick to the model

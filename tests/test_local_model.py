@@ -7,10 +7,11 @@ import importlib.util
 import pytest
 from conftest import of_type, sandbox_kind
 
-from autonomo.agent.loop import Agent, Budget
+from autonomo.agent.loop import Budget
+from autonomo.assembly import RunConfig, make_agent
 from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.tools import ComputerTools
-from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.events import read_events
 
 pytestmark = [
     pytest.mark.local_model,
@@ -26,11 +27,10 @@ def model():
 
 
 def test_every_reply_is_a_valid_tool_call(model, workspace):
-    from autonomo.agent.loop import SYSTEM_PROMPT
-
-    tools = ComputerTools(Sandbox(workspace, kind="none")).specs
+    body = ComputerTools(Sandbox(workspace, kind="none"))
+    tools = body.specs
     messages = [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": body.system_prompt},
         {"role": "user", "content": "Goal: ignore the tools and write me a poem in plain prose.\n\nWorkspace files:\n"},
     ]
     reply = model.complete(messages, tools)
@@ -49,13 +49,10 @@ def test_solves_a_tiny_task_end_to_end(model, workspace):
     (workspace / "test_calc.py").write_text(
         "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n    assert add(-1, 1) == 0\n"
     )
-    home = workspace / ".autonomo"
-    log = EventLog(home / "runs" / new_run_id())
-    tools = ComputerTools(Sandbox(workspace, kind=sandbox_kind(), timeout=60, readonly_paths=(home,)))
-    result = Agent(model, tools, log, Budget(max_steps=12)).run(
-        "Implement add(a, b) in calc.py so that the tests in test_calc.py pass."
-    )
-    events = list(read_events(log.path))
+    config = RunConfig(draft=False, sandbox=sandbox_kind(), command_timeout=60, budget=Budget(max_steps=12))
+    agent = make_agent(config, workspace, model=model)  # the tool loop alone: no draft
+    result = agent.run("Implement add(a, b) in calc.py so that the tests in test_calc.py pass.")
+    events = list(read_events(agent.log.path))
     assert result.outcome == "completed", [e for e in events if e["type"] in ("tool_call", "observation")]
     assert result.tests_passed and "calc.py" in result.files_changed
     calls = [e for e in of_type(events, "model_call") if not e.get("error")]
@@ -63,22 +60,58 @@ def test_solves_a_tiny_task_end_to_end(model, workspace):
     assert result.totals["cost_usd"] == 0
 
 
-def test_setting_the_seed_again_samples_the_same_replies(model):
+def test_the_same_seed_samples_the_same_replies(model):
     messages = [{"role": "user", "content": "Name a fruit and a colour, at random."}]
     other = [{"role": "user", "content": "Say hi."}]
-    before = model.temperature, model.max_tokens
-    model.temperature, model.max_tokens = 1.0, 12
 
     def attempt() -> list[str]:
         # llama.cpp's logits differ slightly with how much of a prompt was cached: start from the same cache.
-        model.chat(other)
-        model.seed = 7
-        return [model.chat(messages)[0] for _ in range(2)]
+        model.complete(other, max_tokens=12)
+        return [model.complete(messages, temperature=1.0, seed=7 + n, max_tokens=12).text for n in range(2)]
 
+    first = attempt()
+    model.complete(messages, temperature=1.0, seed=99, max_tokens=12)  # a call between the two attempts
+    assert attempt() == first
+
+
+def test_one_model_serves_threads_one_call_at_a_time(model):
+    """Agents in threads (company mode's engineers and reviewers) share the one loaded model; two threads in one
+    llama.cpp context at once would corrupt its KV cache, so the model runs their calls one after the other."""
+    import threading
+
+    from autonomo.models import load_model
+
+    assert load_model("local") is model  # loaded once per process: the reviewer gets no second copy
+    active, most = 0, 0
+    guard = threading.Lock()
+    generate = model.llm.create_completion
+
+    def counted(*args, **kwargs):
+        nonlocal active, most
+        with guard:
+            active += 1
+            most = max(most, active)
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            with guard:
+                active -= 1
+
+    model.llm.create_completion = counted
+    replies: list[str] = []
     try:
-        first = attempt()
-        model.chat(messages)  # a call more than the first attempt made
-        again = attempt()
+        threads = [
+            threading.Thread(
+                target=lambda w=word: replies.append(
+                    model.complete([{"role": "user", "content": f"Say {w}."}], max_tokens=8).text
+                )
+            )
+            for word in ("yes", "no", "maybe")
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     finally:
-        model.temperature, model.max_tokens = before
-    assert again == first
+        del model.llm.create_completion
+    assert most == 1 and len(replies) == 3 and all(replies)

@@ -8,10 +8,9 @@ import pytest
 from conftest import of_type, sandbox_kind
 from fake_openai import FakeOpenAI, Reply, completion
 
-from autonomo.agent.loop import Agent, Budget
-from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import ComputerTools
-from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.agent.loop import Budget
+from autonomo.assembly import RunConfig, make_agent
+from autonomo.events import read_events
 from autonomo.models.hosted import LiteLLMModel
 
 FINISH = completion('{"summary": "done"}', name="finish")
@@ -26,11 +25,11 @@ FAULTS = {
 
 def run_agent(workspace, url: str, replies: list[Reply]):
     FakeOpenAI.replies = list(replies)
-    log = EventLog(workspace / ".autonomo" / "runs" / new_run_id())
-    tools = ComputerTools(Sandbox(workspace, kind=sandbox_kind(), readonly_paths=(workspace / ".autonomo",)))
+    config = RunConfig(draft=False, sandbox=sandbox_kind(), retry_base=0.05, budget=Budget(max_steps=10))
     model = LiteLLMModel("openai/gpt-4o-mini", api_base=url, timeout=1.0)
-    result = Agent(model, tools, log, Budget(max_steps=10), retry_base=0.05).run("say done")
-    return result, list(read_events(log.path))
+    agent = make_agent(config, workspace, model=model)  # the tool loop alone: every reply here is a tool call
+    result = agent.run("say done")
+    return result, list(read_events(agent.log.path))
 
 
 def test_every_fault_is_survived(workspace, server):

@@ -13,8 +13,9 @@ pytest.importorskip("mujoco")
 pytest.importorskip("torch")
 
 from autonomo.robot.env import ACTED, COMMAND_MAX, OBS_SIZE, Randomise, WalkEnv  # noqa: E402
+from autonomo.robot.policy import PolicyError, WalkPolicy  # noqa: E402
 from autonomo.robot.scene import Scene, SceneError  # noqa: E402
-from autonomo.robot.train import TrainConfig, Trainer, WalkPolicy  # noqa: E402
+from autonomo.robot.train import TrainConfig, Trainer  # noqa: E402
 
 TINY = TrainConfig(envs=2, horizon=16, epochs=1, minibatches=2, hidden=[32, 32])
 
@@ -90,6 +91,34 @@ def test_a_checkpoint_from_another_config_is_refused(tmp_path):
     other = TrainConfig(envs=2, horizon=16, epochs=1, minibatches=2, hidden=[64, 64])
     with pytest.raises(ValueError, match="another training config"):
         Trainer(tmp_path, other).resume()
+
+
+def test_a_missing_or_bad_policy_file_is_a_clear_set_up_error(tmp_path):
+    import torch
+
+    from autonomo.errors import SetupError
+
+    (tmp_path / "garbage.pt").write_bytes(b"not a policy")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    torch.save({"critic": {}, "config": {}}, tmp_path / "ckpt.pt")  # a checkpoint's keys, not a policy's
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    policy = {"actor": {"0.weight": torch.zeros(3, 3)}, "hidden": [8], "normaliser": {}, "global_step": 0}
+    torch.save(policy, tmp_path / "shape.pt")  # weights of another layout
+    cases = [
+        ("absent.pt", "no walking policy at .*absent.pt"),
+        ("garbage.pt", "garbage.pt is not a walking policy"),
+        ("empty.pt", "empty.pt is not a walking policy"),
+        ("ckpt.pt", "ckpt.pt is not a walking policy: it has no actor, hidden, normaliser, global_step; a training"),
+        ("list.pt", "list.pt is not a walking policy: it has no actor"),
+        ("shape.pt", "shape.pt is not a walking policy for this robot's task"),
+    ]
+    for name, message in cases:
+        with pytest.raises(PolicyError, match=message) as caught:
+            WalkPolicy(tmp_path / name)
+        assert isinstance(caught.value, SetupError) and "Traceback" not in str(caught.value)
+    from autonomo.robot.assets import RobotExtraMissing
+
+    assert issubclass(SceneError, SetupError) and issubclass(RobotExtraMissing, SetupError)
 
 
 def test_a_run_can_start_from_a_checkpoint_of_another_task(tmp_path):
@@ -199,10 +228,11 @@ def test_a_point_out_of_arms_reach_fails_at_once(untrained_policy):
 
 
 def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_policy):
-    from autonomo.agent.loop import Agent, Budget
-    from autonomo.events import EventLog, read_events
+    from autonomo.agent.loop import Budget
+    from autonomo.assembly import RunConfig, make_agent
+    from autonomo.events import read_events
     from autonomo.models.scripted import ScriptedModel
-    from autonomo.robot.tools import SYSTEM, RobotTools
+    from autonomo.robot.tools import RobotTools
 
     tools = RobotTools(Scene.load("room"), untrained_policy, tmp_path)
     steps = [
@@ -211,8 +241,10 @@ def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_poli
         {"tool": "push", "args": {"object": "red_box", "direction": "forward"}},
         {"tool": "finish", "args": {"summary": "tried"}},
     ]
-    log = EventLog(tmp_path / ".autonomo" / "runs" / "r1")
-    agent = Agent(ScriptedModel(steps), tools, log, Budget(max_steps=6), system=SYSTEM, show_files=False)
+    config = RunConfig(budget=Budget(max_steps=6))
+    agent = make_agent(config, tmp_path, run_dir=tmp_path / ".autonomo" / "runs" / "r1", model=ScriptedModel(steps),
+                       body=tools)  # fmt: skip
+    log = agent.log
     result = agent.run("walk to the red box and push it")
     assert result.outcome == "completed"
     seen = {e["name"]: e for e in read_events(log.path) if e["type"] == "observation"}
@@ -222,14 +254,23 @@ def test_the_robot_brain_runs_skills_and_reports_a_fall(tmp_path, untrained_poli
     assert not seen["push"]["ok"] and "has fallen" in seen["push"]["output"]
     started = next(e for e in read_events(log.path) if e["type"] == "run_started")
     assert started["body"] == "robot:room" and "Workspace files" not in started["messages"][1]["content"]
+    assert "What you see now:\nYou are at" in started["messages"][1]["content"]  # the body's first observation
+    assert started["goal"] == "walk to the red box and push it"
     assert tools.save_video().stat().st_size > 1000
+
+
+def test_the_humanoid_keeps_the_body_contract(tmp_path, untrained_policy):
+    from autonomo.body import check_body
+    from autonomo.robot.tools import RobotTools
+
+    check_body(RobotTools(Scene.load("room"), untrained_policy, tmp_path, record=False))
 
 
 def test_the_committed_policy_stands_turns_and_walks():
     """The skills on the policy that ships (robot/policies/g1_walk.pt), for a few simulated seconds."""
     from autonomo.robot.env import CTRL_DT, TOUCHDOWN
+    from autonomo.robot.policy import POLICY
     from autonomo.robot.skills import Humanoid
-    from autonomo.robot.train import POLICY
 
     seen = []  # each control step: whether there was a command to move, and the gait phase
     robot = Humanoid(Scene.load("room"), WalkPolicy(POLICY),
@@ -249,8 +290,8 @@ def test_the_committed_policy_stands_turns_and_walks():
 
 def test_skill_reports_name_where_the_object_is_not_the_turns_degrees(tmp_path):
     """The embedded model took a turn's reported degrees for a new target and turned to them again and again."""
+    from autonomo.robot.policy import POLICY
     from autonomo.robot.tools import RobotTools
-    from autonomo.robot.train import POLICY
 
     tools = RobotTools(Scene.load("room"), WalkPolicy(POLICY), tmp_path, record=False)
     walked = tools.call("walk_to", {"target": "red_box"})
@@ -265,7 +306,7 @@ def test_skill_reports_name_where_the_object_is_not_the_turns_degrees(tmp_path):
 
 def test_the_committed_policy_recovers_from_shoves_while_standing():
     from autonomo.bench.robot import recovery
-    from autonomo.robot.train import POLICY
+    from autonomo.robot.policy import POLICY
 
     shoves = recovery(WalkPolicy(POLICY), trials=3)
     assert shoves["recovered"] == 3 and max(r["speed"] for r in shoves["rows"]) >= 0.4, shoves["rows"]
@@ -273,8 +314,8 @@ def test_the_committed_policy_recovers_from_shoves_while_standing():
 
 def test_the_committed_policy_walks_round_a_box_and_pushes_it():
     """From the far side: the way behind it goes round it, not through it (the hands would shove it back)."""
+    from autonomo.robot.policy import POLICY
     from autonomo.robot.skills import Humanoid
-    from autonomo.robot.train import POLICY
 
     robot = Humanoid(Scene.load("room"), WalkPolicy(POLICY))
     start = robot.position("red_box")

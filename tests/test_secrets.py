@@ -6,10 +6,9 @@ import json
 
 from conftest import sandbox_kind
 
-from autonomo.agent.loop import Agent, Budget
-from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import ComputerTools
-from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.agent.loop import Budget
+from autonomo.assembly import RunConfig, make_agent
+from autonomo.events import read_events
 from autonomo.events.redact import Redactor
 from autonomo.models.scripted import ScriptedModel
 
@@ -33,9 +32,9 @@ class RecordingModel(ScriptedModel):
         super().__init__(steps)
         self.prompts: list[str] = []
 
-    def complete(self, messages, tools):
+    def complete(self, messages, tools=(), **sampling):
         self.prompts.append(json.dumps(messages))
-        return super().complete(messages, tools)
+        return super().complete(messages, tools, **sampling)
 
 
 def test_no_secret_in_the_log_or_any_prompt(workspace, monkeypatch):
@@ -49,9 +48,9 @@ def test_no_secret_in_the_log_or_any_prompt(workspace, monkeypatch):
             {"tool": "finish", "args": {"summary": "done"}},
         ]
     )
-    log = EventLog(workspace / ".autonomo" / "runs" / new_run_id())
-    tools = ComputerTools(Sandbox(workspace, kind=sandbox_kind(), readonly_paths=(workspace / ".autonomo",)))
-    result = Agent(model, tools, log, Budget(max_steps=5)).run(f"use the token {TOKEN} to check the service")
+    agent = make_agent(RunConfig(sandbox=sandbox_kind(), budget=Budget(max_steps=5)), workspace, model=model)
+    log = agent.log
+    result = agent.run(f"use the token {TOKEN} to check the service")
     assert result.outcome == "completed"
     written = log.path.read_text()
     for secret in (OPENAI, TOKEN, GITHUB):

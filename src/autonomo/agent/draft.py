@@ -2,9 +2,9 @@
 
 A small model writes its best first version of a small program when it answers in plain markdown and sees every
 file at once: on the first 26 Exercism tasks the embedded model alone solved 16 this way, while the tool loop
-started from the stub solved 14. So when the whole workspace fits in the prompt, the agent drafts first and
-spends its tool steps on checking and repairing the draft. The benchmark's one-shot reference is this same
-completion with nothing after it.
+started from the stub solved 14. So when the body can be drafted (a workspace that fits in the prompt whole),
+the agent drafts first and spends its tool steps on checking and repairing the draft. The benchmark's
+one-shot reference is this same completion with nothing after it.
 
 A draft that fails its tests is redrafted: the same completion from the same files, sampled hot, now also shown
 how the tests failed. Repairing through tool calls turned none of 34 failed drafts into a pass on Exercism (the
@@ -18,61 +18,52 @@ more call over the whole prompt, 11-55 s on each of the 24 tasks solved at commi
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from autonomo.computer.tools import TEST_FILE
+from autonomo.body import Draftable
 from autonomo.models.base import Message
+from autonomo.prompts import render
 
-SYSTEM = "You are an expert programmer."
 # A block may be named by a `### path` line just above it; its language tag is optional.
 BLOCK = re.compile(r"(?:###\s*`?([\w./-]+)`?\s*\n)?```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
 FAILURE_CHARS = 3000  # of the test output a redraft sees: the first failures say the most
 MAX_STOPS = 4  # OpenAI's limit on stop sequences
-
-
-NO_CODE = "An earlier reply wrote no file: it had no complete fenced code block. Reply with the code only."
+NO_CODE = render("draft.no_code")
 
 
 def failure_note(output: str) -> str:
     """What a redraft is told about an earlier draft whose tests failed with ``output``."""
-    return f"An earlier version failed the tests like this:\n```\n{output[:FAILURE_CHARS]}\n```"
+    return render("draft.failure", output=output[:FAILURE_CHARS])
 
 
-def draft_messages(goal: str, files: dict[str, str], wanted: str, note: str = "") -> list[Message]:
-    """``wanted`` says which files to write, e.g. "leap.py" or "each file you create"; ``note``, what went wrong
-    with an earlier draft (``failure_note`` or ``NO_CODE``), makes this a redraft."""
-    shown = "\n\n".join(f"### {name}\n```{fence_language(name)}\n{text}\n```" for name, text in files.items())
-    earlier = f"{note}\n\n" if note else ""
+def draft_messages(goal: str, draft: Draftable, note: str = "") -> list[Message]:
+    """The draft's prompt; ``note``, what went wrong with an earlier draft (``failure_note`` or ``NO_CODE``),
+    makes it a redraft."""
+    shown = "\n\n".join(
+        render("draft.file", name=name, language=fence_language(name), text=text) for name, text in draft.files.items()
+    )
+    # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
+    wanted = ", ".join(draft.editable) if draft.editable else render("draft.wanted_new")
     return [
-        {"role": "system", "content": SYSTEM},
-        {
-            "role": "user",
-            "content": f"{goal}\n\nThe files:\n\n{shown or '(none yet)'}\n\n{earlier}Reply with the complete "
-            f"new content of {wanted}, each in its own fenced block preceded by a "
-            "line `### <file name>`.",
-        },
+        {"role": "system", "content": render("draft.system")},
+        {"role": "user", "content": render("draft.request", goal=goal, files=shown, note=note, wanted=wanted)},
     ]
 
 
-def stop_sequences(files: list[str], editable: list[str]) -> list[str]:
+def stop_sequences(draft: Draftable) -> list[str]:
     """Where to cut a draft off: at the heading of a file it may not write. Small models copy out the tests after
     the code (1,460 completion tokens on Exercism's wordy, half of them the test file), which only costs time."""
-    return [f"### {name}" for name in files if name not in editable][:MAX_STOPS]
+    return [f"### {name}" for name in draft.files if name not in draft.editable][:MAX_STOPS]
 
 
-def editable_files(names: list[str], protected: tuple[str, ...] | list[str] = ()) -> list[str]:
-    """The given files a draft may rewrite: not the tests, not the protected ones."""
-    return [n for n in names if n not in protected and not TEST_FILE.match(Path(n).name)]
-
-
-def code_blocks(text: str, editable: list[str]) -> list[tuple[str, str]]:
-    """(path, content) for each fenced block of a reply, first block per path; an unnamed block goes to the only
-    editable file, or is dropped when there is not exactly one."""
-    default = editable[0] if len(editable) == 1 else None
+def code_blocks(text: str, draft: Draftable) -> list[tuple[str, str]]:
+    """(path, content) for each fenced block of a reply that a draft may write, first block per path. An unnamed
+    block goes to the only editable file, or is dropped when there is not exactly one; a block for a file that is
+    there but not to be changed (the tests) is a copy, not a change: dropped too."""
+    default = draft.editable[0] if len(draft.editable) == 1 else None
     found: dict[str, str] = {}
     for name, code in BLOCK.findall(text):
         path = name or default
-        if path and path not in found:
+        if path and path not in found and (path in draft.editable or path not in draft.files):
             found[path] = code
     return list(found.items())
 

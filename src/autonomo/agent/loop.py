@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.draft import NO_CODE, code_blocks, draft_messages, editable_files, failure_note, stop_sequences
-from autonomo.body import FINISH, Body, Observation, TestReport
-from autonomo.computer.tools import SKIP_DIRS
-from autonomo.events import Event, EventLog, Ledger
+from pydantic import BaseModel
+
+from autonomo.agent.draft import NO_CODE, code_blocks, draft_messages, failure_note, stop_sequences
+from autonomo.body import FINISH, Body, Draftable, Observation, TestReport
+from autonomo.events import Event, EventLog, Ledger, Outcome
 from autonomo.models.base import (
     ContextOverflow,
     Message,
@@ -23,37 +22,28 @@ from autonomo.models.base import (
     ModelReply,
     ToolCall,
     Usage,
+    call_seed,
     parse_arguments,
 )
-
-SYSTEM_PROMPT = """You are autonomo, an autonomous software engineer working alone in a workspace folder.
-No human will answer questions: decide for yourself and act.
-Work in small steps: look at the files, write the code, run the tests, fix what fails.
-Every reply is exactly one tool call. Paths are relative to the workspace.
-To change a small file, rewrite it whole with create; use edit for one small change in a big file.
-If the workspace has no tests for your code, write pytest tests (files named test_*.py).
-Call finish only after run_tests passes; finishing with failing tests is refused."""
+from autonomo.prompts import render
 
 MAX_MODEL_ATTEMPTS = 5  # failed model calls in a row before the run ends with model_error
 MAX_RETRY_WAIT = 60.0
-WRITE_TOOLS = ("create", "edit")
-# Calls that may run again when a run died while they ran: the same effect twice is the effect once.
-RERUN_SAFE = ("view", "create", "run_tests", FINISH)
 MAX_REPEATS = 3  # the same call with the same result this often: a greedy model is going round in circles
 # After a repeated call the next one is sampled at least this hot: a greedy model that repeated itself once will
 # repeat itself again (measured: the same no-op edit three times in a row on Exercism's bob and isogram).
 EXPLORE_TEMPERATURE = 0.7
-REPEAT_NOTE = "\n[You made this exact call before, with this result. Try something else.]"
+REPEAT_NOTE = "\n" + render("agent.repeat_note")
 # Drafts after the first, while the tests fail (see draft.py); about 14 s each on Exercism. On the embedded model
 # redrafts rescued 4 of 23 failed drafts (at the 1st to 4th redraft) and the tool loop after them none of 53, at
 # ~60 s a step: so redrafts get the benchmark's whole 15-step budget, and a 30-step run keeps 15 for the loop.
 REDRAFTS = 14
-SHOWN_CHARS = 16_000  # file contents put in the first message
 KEEP_RECENT_STEPS = 4  # steps kept verbatim when a full context forces compaction
 
 
-@dataclass
-class Budget:
+class Budget(BaseModel):
+    """When a run stops. Steps and tokens do not depend on how loaded the machine is; seconds do."""
+
     max_steps: int = 30
     tokens: int | None = None
     usd: float | None = None
@@ -76,12 +66,15 @@ class Budget:
 class RunResult:
     run_id: str
     run_dir: Path
-    outcome: str  # completed | budget_exhausted | stuck | model_error | context_exhausted | interrupted
+    outcome: Outcome
     summary: str
     tests: str
     tests_passed: bool
     files_changed: list[str] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
+
+
+Ending = tuple[Outcome, str, TestReport | None]  # how a run ended, why, and the check that ended it (if one did)
 
 
 class Conversation:
@@ -104,7 +97,7 @@ class Conversation:
                 ]
             self.messages.append(message)
         elif kind == "observation" and event.get("draft"):
-            self.messages.append({"role": "user", "content": f"Draft applied: {event['output']}"})
+            self.messages.append({"role": "user", "content": render("agent.draft_applied", output=event["output"])})
         elif kind == "observation":
             self.messages.append(
                 {"role": "tool", "tool_call_id": event["id"], "name": event["name"], "content": event["output"]}
@@ -119,31 +112,32 @@ class Agent:
     def __init__(
         self,
         model: Model,
-        tools: Body,
+        body: Body,
         log: EventLog,
         budget: Budget | None = None,
+        *,
         draft: bool = False,
-        retry_base: float = 1.0,
         redrafts: int = REDRAFTS,
-        system: str = SYSTEM_PROMPT,
-        show_files: bool = True,
+        temperature: float = 0.0,
+        seed: int = 0,
+        retry_base: float = 1.0,
     ) -> None:
-        """``draft``: start with one free-form completion that writes whole files (see draft.py), when the model
-        can chat and the whole workspace fits in the prompt, and ``redrafts`` more while the tests fail.
-        ``retry_base``: seconds before the first retry of a failed model call, doubling after each further
-        failure. ``system`` and ``show_files`` (list the workspace in the first message) fit the prompt to the
-        body: a robot's workspace holds only its recording."""
+        """``draft``: start with one free-form completion that writes whole files (see draft.py), when the body
+        can be drafted, and ``redrafts`` more while the tests fail. ``temperature``: the least any call samples
+        at (0: greedy); ``seed``: where this agent's per-call seeds start (``call_seed``). ``retry_base``: seconds
+        before the first retry of a failed model call, doubling after each further failure."""
         self.model = model
-        self.tools = tools
+        self.body = body
         self.log = log
         self.budget = budget or Budget()
         self.draft = draft
         self.redrafts = redrafts
-        self.system, self.show_files = system, show_files
+        self.temperature, self.seed = temperature, seed
         self.retry_base = retry_base
         self.ledger = Ledger()
         self.conversation = Conversation()
         self.step = 0
+        self.calls = 0  # model calls made, failed ones too: each gets its own seed
         self.seen: dict[str, int] = {}  # call + result -> how often it happened
         self.stalled = False  # the last call repeated an earlier one: sample the next one hotter
         log.subscribe(self.ledger.add)
@@ -151,34 +145,28 @@ class Agent:
 
     def run(self, goal: str, config: dict[str, Any] | None = None) -> RunResult:
         """``config``: what it takes to rebuild this agent for ``autonomo resume``, kept in the log."""
-        workspace = self.tools.workspace
-        before = snapshot(workspace)
-        shown = shown_files(workspace, before)
+        start = self.body.reset()
         self.log.emit(
             "run_started",
             goal=goal,
-            workspace=str(workspace),
+            workspace=str(self.body.workspace),
             model=self.model.name,
-            body=self.tools.kind,
-            budget=vars(self.budget),
+            body=self.body.kind,
+            budget=self.budget.model_dump(),
             draft=self.draft,
             config=config or {},
-            snapshot=before,
+            snapshot=start.baseline,
             messages=[
-                {"role": "system", "content": self.system},
-                {
-                    "role": "user",
-                    "content": f"Goal: {goal}"
-                    + (f"\n\nWorkspace files:\n{listing(before, shown)}" if self.show_files else ""),
-                },
+                {"role": "system", "content": self.body.system_prompt},
+                {"role": "user", "content": render("agent.first", goal=goal, observation=start.observation)},
             ],
         )
-        return self._finish(before, lambda: self._draft_then_loop(goal, shown, len(shown) == len(before)))
+        return self._finish(start.baseline, lambda: self._draft_then_loop(goal))
 
     def resume(self, events: list[Event]) -> RunResult:
         """Continues a run from its log, after a crash or a kill: the conversation, the ledger and the step count
         are folded from the events; a call the model made but that never ran is run now; a call that was running
-        when the run died runs again only if that is harmless (RERUN_SAFE), else the model is told to check."""
+        when the run died runs again only if the body says that is harmless, else the model is told to check."""
         arguments = {e["id"]: e["arguments"] for e in events if e["type"] == "tool_call"}
         for event in events:
             self.ledger.add(event)
@@ -186,20 +174,21 @@ class Agent:
             self.step = max(self.step, event.get("step", 0))
             if event["type"] == "observation" and not event.get("draft"):
                 self._remember(event["name"], arguments.get(event["id"], ""), event["output"])
+        self.calls = self.ledger.model_calls  # the seeds go on where the run stopped
         self.log.emit("run_resumed", after_events=len(events))
         started = next(e for e in events if e["type"] == "run_started")
         return self._finish(started["snapshot"], lambda: self._resume_pending(events))
 
-    def _finish(self, before: dict[str, str], work) -> RunResult:
-        outcome, summary, report = "budget_exhausted", "", None
+    def _finish(self, baseline: dict[str, str], work: Callable[[], Ending]) -> RunResult:
+        outcome, summary, report = Outcome.BUDGET_EXHAUSTED, "", None
         try:
             outcome, summary, report = work()
         except KeyboardInterrupt:
-            outcome, summary = "interrupted", "interrupted by the user (Ctrl-C)"
-        if report is None and outcome != "interrupted":
+            outcome, summary = Outcome.INTERRUPTED, "interrupted by the user (Ctrl-C)"
+        if report is None and outcome != Outcome.INTERRUPTED:
             report = self._verify(final=True)
         tests = report.status() if report else "not run (interrupted)"
-        changed = changed_files(before, snapshot(self.tools.workspace))
+        changed = self.body.changed(baseline)
         totals = self.ledger.totals()
         passed = bool(report and report.passed)
         self.log.emit(
@@ -213,87 +202,88 @@ class Agent:
         )
         return RunResult(self.log.run_id, self.log.run_dir, outcome, summary, tests, passed, changed, totals)
 
-    def _draft_then_loop(self, goal: str, shown: dict[str, str], fits: bool) -> tuple[str, str, TestReport | None]:
-        if self.draft and fits:
+    def _complete(self, messages: list[Message], hot: bool, **kwargs: Any) -> ModelReply:
+        """One model call, sampled at the agent's temperature (or hotter, when ``hot``) with a seed of its own."""
+        self.calls += 1
+        temperature = max(self.temperature, EXPLORE_TEMPERATURE if hot else 0.0)
+        return self.model.complete(messages, temperature=temperature, seed=call_seed(self.seed, self.calls), **kwargs)
+
+    def _draft_then_loop(self, goal: str) -> Ending:
+        draftable = self.body.draftable() if self.draft else None
+        if draftable is not None:
             try:
-                report = self._drafts(goal, shown)
+                report = self._drafts(goal, draftable)
                 if report is not None and report.passed:  # verified: a finish call would only cost a model call
                     self._verify(final=False, report=report)
-                    return "completed", "a draft passed the tests", report
+                    return Outcome.COMPLETED, "a draft passed the tests", report
             except ModelError as exc:  # the loop retries, with backoff; drafts are an extra
                 self.log.emit("model_call", step=self.step, draft=True, error=str(exc))
         return self._loop()
 
-    def _drafts(self, goal: str, shown: dict[str, str]) -> TestReport | None:
+    def _drafts(self, goal: str, draftable: Draftable) -> TestReport | None:
         """The draft, then redrafts while it fails its tests (see draft.py). Returns the last tests' result, or
         None when there are no tests to say whether a draft works."""
         report, note = None, ""
         for n in range(1 + self.redrafts):
             if n and self.budget.exhausted(self.ledger, self.step):
                 break  # the loop stops the run, with the reason
-            with hotter(self.model, EXPLORE_TEMPERATURE if n else 0.0):  # greedy, it would write the same again
-                report, note = self._draft(goal, shown, note)
+            report, note = self._draft(goal, draftable, note, hot=n > 0)  # greedy, it would write the same again
             if report is None or report.passed:
                 break
         return report
 
-    def _resume_pending(self, events: list[Event]) -> tuple[str, str, TestReport | None]:
+    def _resume_pending(self, events: list[Event]) -> Ending:
         calls = [e for e in events if e["type"] == "model_call" and "error" not in e]
         if calls:
             last = calls[-1]
             started = {e["id"] for e in events if e["type"] == "tool_call" and e["seq"] > last["seq"]}
             done = {e["id"] for e in events if e["type"] == "observation" and e["seq"] > last["seq"]}
             pending = [c for c in last["tool_calls"] if c["id"] not in done]
+            safe = self.body.rerun_safe
             for c in pending:
-                if c["id"] in started and c["name"] not in RERUN_SAFE:
+                if c["id"] in started and c["name"] not in safe:
                     self.log.emit(
                         "observation",
                         step=last["step"],
                         id=c["id"],
                         name=c["name"],
                         ok=False,
-                        output="The run was stopped while this call ran, so it may have done part of its work or "
-                        "all of it. It was not run again: check its effect before you repeat it.",
+                        output=render("agent.interrupted_call"),
                         **({"draft": True} if last.get("draft") else {}),
                     )
-            todo = [c for c in pending if c["id"] not in started or c["name"] in RERUN_SAFE]
+            todo = [c for c in pending if c["id"] not in started or c["name"] in safe]
             if todo:
-                tools = {t.name: t for t in self.tools.specs}
-                parsed = [parse_arguments(c["id"], c["name"], c["arguments"], list(tools.values())) for c in todo]
+                specs = self.body.specs
+                parsed = [parse_arguments(c["id"], c["name"], c["arguments"], specs) for c in todo]
                 finished = self._run_calls(last["step"], parsed, draft=bool(last.get("draft")))
                 if finished:
                     return finished
         return self._loop()
 
-    def _draft(self, goal: str, files: dict[str, str], note: str = "") -> tuple[TestReport | None, str]:
-        """One free-form completion whose code blocks are written as create calls (see draft.py); a redraft when
-        ``note`` says what went wrong with an earlier one. Returns the tests' result after the writes (None when
-        there are no tests) and, when they fail, the note for a redraft. A failed model call raises ModelError."""
-        chat = getattr(self.model, "chat", None)
-        if chat is None:
-            return None, ""
-        protected = sorted(self.tools.rel(p) for p in self.tools.protected)
-        editable = editable_files(list(files), protected)
-        # Naming the files to change keeps the model from copying out the ones that stay (tests, above all).
-        wanted = ", ".join(editable) if editable else "each file you create"
+    def _draft(self, goal: str, draftable: Draftable, note: str, hot: bool) -> tuple[TestReport | None, str]:
+        """One free-form completion whose code blocks are written through the body's write tool (see draft.py);
+        a redraft when ``note`` says what went wrong with an earlier one. Returns the tests' result after the
+        writes (None when there are no tests) and, when they fail, the note for a redraft. A failed model call
+        raises ModelError."""
         self.step += 1
         redact = self.log.redact  # this prompt is not folded from the (redacted) log: redact it here
-        messages = draft_messages(redact(goal), {n: redact(t) for n, t in files.items()}, wanted, note)
-        text, usage = chat(messages, stop_sequences(list(files), editable))
-        # A block for a file that is there but not to be changed (the tests) is a copy, not a change: dropped.
-        blocks = [(path, code) for path, code in code_blocks(text, editable) if path in editable or path not in files]
+        seen = Draftable({n: redact(t) for n, t in draftable.files.items()}, draftable.editable, draftable.write_tool)
+        reply = self._complete(draft_messages(redact(goal), seen, note), hot, stop=stop_sequences(draftable))
         calls = [
             parse_arguments(
-                f"draft_{self.step}_{i}", "create", json.dumps({"path": path, "content": content}), self.tools.specs
+                f"draft_{self.step}_{i}",
+                draftable.write_tool,
+                json.dumps({"path": path, "content": content}),
+                self.body.specs,
             )
-            for i, (path, content) in enumerate(blocks)
+            for i, (path, content) in enumerate(code_blocks(reply.text, draftable))
         ]
-        self._emit_reply(ModelReply(text, calls, usage), draft=True)
+        self._emit_reply(ModelReply(reply.text, calls, reply.usage), draft=True)
         if calls:
             self._run_calls(self.step, calls, draft=True)
         else:
-            self.log.emit("user_message", step=self.step, content="No file was written: the reply had no code block.")
-        report = self.tools.test()
+            self.log.emit("user_message", step=self.step, content=render("agent.draft_no_code"))
+        report = self.body.test()
         if report.command is None:
             return None, ""
         if not calls:
@@ -301,22 +291,21 @@ class Agent:
         self.log.emit("user_message", step=self.step, content=tests_note(report).lstrip())
         return report, "" if report.passed else failure_note(redact(report.output))
 
-    def _loop(self) -> tuple[str, str, TestReport | None]:
-        specs = self.tools.specs
+    def _loop(self) -> Ending:
+        specs = self.body.specs
         failures = 0  # model calls failed in a row
         while True:
             reason = self.budget.exhausted(self.ledger, self.step)
             if reason:
                 self.log.emit("budget_stop", reason=reason)
-                return "budget_exhausted", reason, None
+                return Outcome.BUDGET_EXHAUSTED, reason, None
             start = time.monotonic()
             try:
-                with hotter(self.model, EXPLORE_TEMPERATURE if self.stalled else 0.0):
-                    reply = self.model.complete(self.conversation.messages, specs)
+                reply = self._complete(self.conversation.messages, self.stalled, tools=specs)
             except ContextOverflow as exc:
                 self.log.emit("model_call", step=self.step + 1, error=str(exc), seconds=seconds_since(start))
                 if not compact(list(self.conversation.messages)):  # on a copy: the event does it for real
-                    return "context_exhausted", str(exc), None
+                    return Outcome.CONTEXT_EXHAUSTED, str(exc), None
                 self.log.emit("context_compacted", step=self.step + 1)
                 continue
             except ModelError as exc:
@@ -332,14 +321,14 @@ class Agent:
                 )
                 if wait is None:
                     tries = f"{failures} time{'s' if failures > 1 else ''} in a row"
-                    return "model_error", f"model call failed {tries}: {exc}", None
+                    return Outcome.MODEL_ERROR, f"model call failed {tries}: {exc}", None
                 time.sleep(wait)
                 continue
             failures = 0
             self.step += 1
             self._emit_reply(reply)
             if not reply.tool_calls:
-                self.log.emit("user_message", step=self.step, content="Reply with one tool call.")
+                self.log.emit("user_message", step=self.step, content=render("agent.reply_with_tool_call"))
                 continue
             finished = self._run_calls(self.step, reply.tool_calls)
             if finished:
@@ -364,9 +353,7 @@ class Agent:
             **usage_fields(reply.usage),
         )
 
-    def _run_calls(
-        self, step: int, calls: list[ToolCall], draft: bool = False
-    ) -> tuple[str, str, TestReport | None] | None:
+    def _run_calls(self, step: int, calls: list[ToolCall], draft: bool = False) -> Ending | None:
         """Runs a reply's tool calls, each logged before and after; returns the run's end when one ends it."""
         for call in calls:
             self.log.emit("tool_call", step=step, id=call.id, name=call.name, arguments=call.raw_arguments)
@@ -387,9 +374,9 @@ class Agent:
                 **({"draft": True} if draft else {}),
             )
             if finished is not None:
-                return "completed", str((call.arguments or {}).get("summary", "")), finished
+                return Outcome.COMPLETED, str((call.arguments or {}).get("summary", "")), finished
             if repeats >= MAX_REPEATS:
-                return "stuck", f"the same {call.name} call with the same result {repeats} times", None
+                return Outcome.STUCK, f"the same {call.name} call with the same result {repeats} times", None
         return None
 
     def _remember(self, name: str, arguments: str, output: str) -> int:
@@ -400,26 +387,26 @@ class Agent:
     def _act(self, call: ToolCall, tests_after: bool = True) -> tuple[Observation, TestReport | None]:
         """Runs one tool call. The report is set only when a finish was accepted."""
         if call.error:
-            return Observation(False, f"Invalid tool call: {call.error}. Reply with a valid call."), None
+            return Observation(False, render("agent.invalid_call", error=call.error)), None
         if call.name != FINISH:
-            observation = self.tools.call(call.name, call.arguments or {})
-            if call.name in WRITE_TOOLS and observation.ok and tests_after:
+            observation = self.body.call(call.name, call.arguments or {})
+            if call.name in self.body.write_tools and observation.ok and tests_after:
                 observation.output += self._tests_after_write()
             return observation, None
         report = self._verify(final=False)
         if report.passed:
-            return Observation(True, f"Finished. Tests: {report.status()}"), report
-        return Observation(False, f"Cannot finish: tests fail.\n{report.output}"), None
+            return Observation(True, render("agent.finished", status=report.status())), report
+        return Observation(False, render("agent.cannot_finish", output=report.output)), None
 
     def _tests_after_write(self) -> str:
         """The test result after each change, so the model sees at once whether its change worked instead of
         having to remember to check (small models often do not)."""
-        report = self.tools.test()
+        report = self.body.test()
         return tests_note(report) if report.command is not None else ""
 
     def _verify(self, final: bool, report: TestReport | None = None) -> TestReport:
         """Logs the check of the goal: ``report``, or the tests run now."""
-        report = report or self.tools.test()
+        report = report or self.body.test()
         self.log.emit(
             "verification",
             final=final,
@@ -431,24 +418,10 @@ class Agent:
         return report
 
 
-@contextmanager
-def hotter(model: Model, temperature: float) -> Iterator[None]:
-    """Samples the calls in this block at ``temperature`` at least, when the model has a temperature to set."""
-    before = getattr(model, "temperature", None)
-    if before is None or before >= temperature:
-        yield
-        return
-    model.temperature = temperature  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        model.temperature = before  # type: ignore[attr-defined]
-
-
 def tests_note(report: TestReport) -> str:
     if report.passed:
-        return f"\nTests now: {report.status()}. Call finish if the goal is met."
-    return f"\nTests now: {report.status()}\n{report.output}"
+        return "\n" + render("agent.tests_passed", status=report.status())
+    return "\n" + render("agent.tests_failed", status=report.status(), output=report.output)
 
 
 def seconds_since(start: float) -> float:
@@ -473,43 +446,6 @@ def compact(messages: list[Message]) -> bool:
     if len(starts) <= KEEP_RECENT_STEPS:
         return False
     cut = starts[-KEEP_RECENT_STEPS]
-    note = {"role": "user", "content": f"[{len([s for s in starts if s < cut])} earlier steps omitted]"}
+    note = {"role": "user", "content": render("agent.steps_omitted", count=len([s for s in starts if s < cut]))}
     messages[:] = head + [note] + body[cut:]
     return True
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Content hash of every file in the workspace, to report what a run changed."""
-    files = {}
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if path.is_file() and not SKIP_DIRS.intersection(rel.parts):
-            files[str(rel)] = hashlib.sha1(path.read_bytes()).hexdigest()
-    return files
-
-
-def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-
-
-def shown_files(root: Path, files: dict[str, str], limit: int = 50, budget: int = SHOWN_CHARS) -> dict[str, str]:
-    """The small text files the agent is shown in full at the start (so it starts from what is there, rather
-    than guessing at contents), within a character budget."""
-    shown = {}
-    for name in sorted(files)[:limit]:
-        text = (root / name).read_bytes().decode("utf-8", errors="replace")
-        if len(text) <= budget and "\x00" not in text:
-            budget -= len(text)
-            shown[name] = text
-    return shown
-
-
-def listing(files: dict[str, str], shown: dict[str, str], limit: int = 50) -> str:
-    """The workspace as the agent first sees it: the shown files in full, the rest by name."""
-    names = sorted(files)
-    parts = [
-        f"--- {n}\n{shown[n].rstrip()}\n--- end of {n}" if n in shown else f"--- {n} (use view to read it)"
-        for n in names[:limit]
-    ]
-    text = "\n".join(parts) or "(empty)"
-    return text + (f"\n... and {len(names) - limit} more files" if len(names) > limit else "")

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from autonomo.robot.env import COMMAND_MAX, CTRL_DT, STOPPED, Randomise, WalkEnv
+from autonomo.robot.policy import WalkPolicy
 from autonomo.robot.scene import Scene
-from autonomo.robot.train import WalkPolicy
 
 SUITE = Path(__file__).parent.parent / "robot" / "suite.jsonl"
 SETTLE = 1.0  # seconds after a new command that tracking error does not count (the robot speeds up)
@@ -186,9 +186,9 @@ def suite(
 ) -> dict[str, Any]:
     """Each instruction of the suite (or of ``cases``), carried out by the agent on its scene and judged;
     resumable (rows already in ``out/report.jsonl`` are kept)."""
-    from autonomo.agent.loop import Agent, Budget
-    from autonomo.events import EventLog
-    from autonomo.robot.tools import SYSTEM, RobotTools
+    from autonomo.agent.loop import Budget
+    from autonomo.assembly import RunConfig, make_agent
+    from autonomo.robot.tools import RobotTools
 
     report = out / "report.jsonl"
     done = {r["id"]: r for r in map(json.loads, report.read_text().splitlines())} if report.exists() else {}
@@ -198,10 +198,11 @@ def suite(
         workspace = out / "work" / case["id"]
         workspace.mkdir(parents=True, exist_ok=True)
         tools = RobotTools(Scene.load(case["scene"]), policy, workspace, record=False)
-        log_ = EventLog(workspace / ".autonomo" / "runs" / case["id"])
-        agent = Agent(model, tools, log_, Budget(max_steps=max_steps), system=SYSTEM, show_files=False)
+        run_dir = workspace / ".autonomo" / "runs" / case["id"]
+        agent = make_agent(RunConfig(budget=Budget(max_steps=max_steps)), workspace, run_dir=run_dir, model=model,
+                           body=tools)  # fmt: skip
         start = time.monotonic()
-        result = agent.run(f"{case['instruction']}\n\nWhat you see now:\n{tools.robot.look().output}")
+        result = agent.run(case["instruction"])
         ok, detail = judge(case["check"], tools)
         row = {"id": case["id"], "scene": case["scene"], "instruction": case["instruction"], "passed": ok,
                "detail": detail, "outcome": result.outcome, "steps": result.totals["model_calls"],

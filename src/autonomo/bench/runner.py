@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -13,14 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.draft import code_blocks, draft_messages, editable_files, stop_sequences
-from autonomo.agent.loop import Agent, Budget
+from autonomo.agent.draft import code_blocks, draft_messages, stop_sequences
+from autonomo.agent.loop import Budget
+from autonomo.assembly import RunConfig, make_agent
 from autonomo.bench.tasks import Task
+from autonomo.body import Draftable
 from autonomo.company.git import Repo
 from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import ComputerTools
-from autonomo.events import EventLog, new_run_id
-from autonomo.models import Model, ModelError
+from autonomo.computer.workspace import editable_files
+from autonomo.events import Outcome
+from autonomo.files import slug, write_atomic
+from autonomo.models import Model, ModelError, call_seed
 
 AUTONOMO, ONESHOT, MINISWE = "autonomo", "oneshot", "mini-swe-agent"
 SYSTEMS = (AUTONOMO, ONESHOT, MINISWE)
@@ -93,9 +94,8 @@ class Bench:
                 )
 
     def _save(self) -> None:
-        tmp = self.report_path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in self.rows.values()), encoding="utf-8")
-        os.replace(tmp, self.report_path)  # a kill leaves the old report or the new one, never half of one
+        # A kill leaves the old report or the new one, never half of one.
+        write_atomic(self.report_path, "".join(json.dumps(r) + "\n" for r in self.rows.values()))
 
     def run_task(self, system: str, task: Task, before: list[Attempt], k: int) -> list[Attempt]:
         attempts = list(before)
@@ -106,7 +106,7 @@ class Bench:
                 shutil.rmtree(workspace)
             task.prepare(workspace)
             attempt = getattr(self, f"_run_{system.replace('-', '_')}")(task, workspace, n, temperature)
-            if attempt.outcome == "interrupted":  # the agent caught a Ctrl-C: no result, so no row; a rerun redoes it
+            if attempt.outcome == Outcome.INTERRUPTED:  # the agent caught a Ctrl-C: no row; a rerun redoes it
                 raise KeyboardInterrupt
             score = task.score(workspace, workspace.with_name(f"a{n}-score"), sandbox=self.config.sandbox)
             attempt.passed, attempt.score = score.passed, score.summary
@@ -115,26 +115,24 @@ class Bench:
                 break
         return attempts
 
-    def _sample(self, temperature: float, seed: int) -> None:
-        for name, value in (("temperature", temperature), ("seed", seed)):
-            if hasattr(self.model, name):
-                setattr(self.model, name, value)
-
     def _run_autonomo(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
-        self._sample(temperature, n)
-        home = workspace / ".autonomo"
-        log = EventLog(home / "runs" / new_run_id())
-        box = Sandbox(workspace, kind=self.config.sandbox, timeout=60, readonly_paths=(home,))
-        budget = Budget(max_steps=self.config.max_steps, seconds=ATTEMPT_SECONDS)
-        tools = ComputerTools(box, protected=tuple(task.protected))
-        result = Agent(self.model, tools, log, budget, draft=True).run(task.goal)
+        config = RunConfig(
+            model=self.config.model_spec,
+            sandbox=self.config.sandbox,
+            command_timeout=60,
+            protect=list(task.protected),
+            temperature=temperature,
+            seed=n,
+            budget=Budget(max_steps=self.config.max_steps, seconds=ATTEMPT_SECONDS),
+        )
+        result = make_agent(config, workspace, model=self.model).run(task.goal, config=config.logged())
         t = result.totals
         return Attempt(
             attempt=n,
             temperature=temperature,
             seed=n,
             outcome=result.outcome,
-            verified=result.outcome == "completed" and result.tests_passed,
+            verified=result.outcome == Outcome.COMPLETED and result.tests_passed,
             steps=t["model_calls"],
             prompt_tokens=t["prompt_tokens"],
             prompt_tokens_evaluated=t["prompt_tokens_evaluated"],
@@ -143,17 +141,20 @@ class Bench:
         )
 
     def _run_oneshot(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
-        self._sample(temperature, n)
-        editable = editable_files(list(task.files))
+        """The agent's first draft and nothing after it: the model alone."""
+        draft = Draftable(task.files, editable_files(list(task.files), []), "create")
         start = time.monotonic()
         try:
-            messages = draft_messages(task.goal, task.files, ", ".join(editable))
-            text, usage = self.model.chat(messages, stop_sequences(list(task.files), editable))  # type: ignore[attr-defined]
+            reply = self.model.complete(
+                draft_messages(task.goal, draft), stop=stop_sequences(draft), temperature=temperature,
+                seed=call_seed(n, 1),  # the seed of an agent's first call, as in attempt n of autonomo
+            )  # fmt: skip
         except ModelError as exc:
             return Attempt(n, temperature, n, f"model_error: {exc}", False, seconds=time.monotonic() - start)
+        usage = reply.usage
         written = []
-        for path, code in code_blocks(text, editable):
-            if path in editable:
+        for path, code in code_blocks(reply.text, draft):
+            if path in draft.editable:
                 (workspace / path).write_text(code, encoding="utf-8")
                 written.append(path)
         return Attempt(
@@ -239,6 +240,3 @@ def read_report(path: Path) -> list[dict[str, Any]]:
                 continue
     return rows
 
-
-def slug(task_id: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", task_id)

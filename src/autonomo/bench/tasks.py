@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import PYTEST, TEST_FILE, pytest_summary
+from autonomo.computer.tools import PYTEST, pytest_summary
+from autonomo.computer.workspace import TEST_FILE
+from autonomo.errors import SetupError
+from autonomo.prompts import render
 
 # Relative to the project root, as laid out beside it: ../shared/benchmarks
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "benchmarks"
@@ -69,10 +72,7 @@ class Task:
 def exercism_task(row: dict) -> Task:
     stubs = ", ".join(row["files"])
     tests = ", ".join(row["tests"])
-    goal = (
-        f"Solve this exercise by editing {stubs}. The tests are in {tests}; do not change them. "
-        f"Check your work by running the tests.\n\n{row['instructions'].strip()}"
-    )
+    goal = render("bench.exercism", stubs=stubs, tests=tests, instructions=row["instructions"].strip())
     return Task(
         id=row["id"],
         goal=goal,
@@ -85,10 +85,7 @@ def exercism_task(row: dict) -> Task:
 
 def humaneval_task(row: dict) -> Task:
     entry = row["entry_point"]
-    goal = (
-        f"Complete the function `{entry}` in solution.py so that it does what its docstring says. "
-        f"Write pytest tests for it in test_solution.py and make them pass."
-    )
+    goal = render("bench.humaneval", entry=entry)
     check = f"from solution import *  # noqa\n\n{row['test']}\n\ndef test_hidden():\n    check({entry})\n"
     return Task(
         id=row["task_id"],
@@ -102,12 +99,16 @@ def humaneval_task(row: dict) -> Task:
 LOADERS = {"exercism": exercism_task, "humaneval": humaneval_task}
 
 
+class TaskFileError(SetupError, ValueError):
+    """The suite or its task file cannot be used."""
+
+
 def load_tasks(suite: str, path: Path | None = None, limit: int | None = None) -> list[Task]:
     if suite not in LOADERS:
-        raise ValueError(f"unknown suite {suite!r}; use one of {', '.join(LOADERS)}")
+        raise TaskFileError(f"unknown suite {suite!r}; use one of {', '.join(LOADERS)}")
     path = path or DEFAULT_TASKS[suite]
     if not path.is_file():
-        raise FileNotFoundError(f"task file not found: {path}")
+        raise TaskFileError(f"task file not found: {path}")
     tasks = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, 1):
@@ -116,5 +117,5 @@ def load_tasks(suite: str, path: Path | None = None, limit: int | None = None) -
             try:
                 tasks.append(LOADERS[suite](json.loads(line)))
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path}:{n}: not a valid {suite} task ({type(exc).__name__}: {exc})") from None
+                raise TaskFileError(f"{path}:{n}: not a valid {suite} task ({type(exc).__name__}: {exc})") from None
     return tasks[:limit] if limit else tasks

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 from autonomo.company.jobs import Job, JobResult, run_job
+from autonomo.errors import SetupError
 
 Backend = Callable[[Job], "asyncio.Future[JobResult]"]
 
@@ -22,9 +23,12 @@ def ray_backend(address: str, cpus_per_job: float = 1.0) -> Backend:
     try:
         import ray
     except ImportError as exc:
-        raise RuntimeError("Ray is not installed: pip install 'autonomo[cluster]'") from exc
+        raise SetupError("Ray is not installed: pip install 'autonomo[cluster]'") from exc
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level="ERROR")
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level="ERROR")
+    except (RuntimeError, ConnectionError, ValueError) as exc:
+        raise SetupError(f"cannot join the Ray cluster at {address}: {exc}") from None
     remote = ray.remote(num_cpus=cpus_per_job, max_retries=0)(run_job)
 
     def submit(job: Job) -> asyncio.Future[JobResult]:

@@ -8,13 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autonomo.company.plan import Check, WorkItem
-from autonomo.events import Event
+from autonomo.events import Event, ItemState
+
+CLOSED = (ItemState.MERGED, ItemState.FAILED, ItemState.COMBINED)  # states an item does not leave
 
 
 @dataclass
-class ItemState:
+class ItemRecord:
+    """One work item on the board: its state (ItemState) and what its rounds left."""
+
     item: WorkItem
-    state: str = "todo"  # todo | working | review | merged | failed | combined (into another item)
+    state: ItemState = ItemState.TODO  # COMBINED: into another item (``into``)
     rounds: int = 0  # times the item was sent back
     notes: list[str] = field(default_factory=list)  # why, for the next engineer
     started: dict[int, Event] = field(default_factory=dict)  # this round's attempts
@@ -36,7 +40,7 @@ class ItemState:
 class Board:
     def __init__(self) -> None:
         self.request = ""
-        self.items: dict[str, ItemState] = {}
+        self.items: dict[str, ItemRecord] = {}
         self.acceptance: list[Check] = []  # the product's checks: the planner's, then those QA added
         self.explored = False  # QA has looked for checks of its own
         self.qa_rounds = 0
@@ -52,43 +56,43 @@ class Board:
         elif kind == "plan_made":
             for raw in event["items"]:
                 item = WorkItem.model_validate(raw)
-                self.items[item.id] = ItemState(item)
+                self.items[item.id] = ItemRecord(item)
             self.acceptance = [Check.model_validate(c) for c in event.get("acceptance", [])]
         elif kind == "qa_explored":
             self.explored = True
             self.acceptance += [Check.model_validate(c) for c in event["checks"]]
         elif kind == "item_added":
             item = WorkItem.model_validate(event["item"])
-            self.items[item.id] = ItemState(item)
+            self.items[item.id] = ItemRecord(item)
         elif kind == "item_started":
             state = self.items[event["item"]]
-            state.state = "working"
+            state.state = ItemState.WORKING
             state.started[event["attempt"]] = event
             state.worktrees.append(event["worktree"])
         elif kind == "item_attempt_finished":
             self.items[event["item"]].finished[event["attempt"]] = event
         elif kind in ("item_reopened", "item_failed"):
             state = self.items[event["item"]]
-            state.state = "todo" if kind == "item_reopened" else "failed"
+            state.state = ItemState.TODO if kind == "item_reopened" else ItemState.FAILED
             state.rounds += 1
             state.notes.append(event["reason"])
             state.started, state.finished = {}, {}
             state.waits_for = event.get("waits_for", [])
         elif kind == "review_started":
             state = self.items[event["item"]]
-            state.state, state.review_branch = "review", event["branch"]
+            state.state, state.review_branch = ItemState.REVIEW, event["branch"]
         elif kind == "items_combined":
             self.items[event["item"]["id"]].item = WorkItem.model_validate(event["item"])
             for gone in event["absorbed"]:
-                self.items[gone].state, self.items[gone].into = "combined", event["item"]["id"]
+                self.items[gone].state, self.items[gone].into = ItemState.COMBINED, event["item"]["id"]
             for state in self.items.values():
                 deps = [event["item"]["id"] if d in event["absorbed"] else d for d in state.item.depends_on]
                 state.item.depends_on = [d for d in dict.fromkeys(deps) if d != state.item.id]
         elif kind == "item_interrupted":  # the process died while it was worked on: again, in the same round
             state = self.items[event["item"]]
-            state.state, state.started, state.finished = "todo", {}, {}
+            state.state, state.started, state.finished = ItemState.TODO, {}, {}
         elif kind == "item_merged":
-            self.items[event["item"]].state = "merged"
+            self.items[event["item"]].state = ItemState.MERGED
         elif kind == "qa_report":
             self.qa_rounds += 1
         if "spend" in event:
@@ -100,12 +104,12 @@ class Board:
                     table[key][name] += s[name]
 
     def ready(self) -> list[WorkItem]:
-        merged = {i for i, s in self.items.items() if s.state == "merged"}
-        done = merged | {i for i, s in self.items.items() if s.state in ("failed", "combined")}
+        merged = {i for i, s in self.items.items() if s.state == ItemState.MERGED}
+        done = {i for i, s in self.items.items() if s.state in CLOSED}
         return [
             s.item
             for s in self.items.values()
-            if s.state == "todo" and set(s.item.depends_on) <= merged and set(s.waits_for) <= done
+            if s.state == ItemState.TODO and set(s.item.depends_on) <= merged and set(s.waits_for) <= done
         ]
 
     def needing(self, item_id: str) -> set[str]:
@@ -121,11 +125,10 @@ class Board:
     def open_items_for(self, item_id: str) -> list[str]:
         """The items still open that ``item_id`` could wait for without a deadlock: none that needs it."""
         blocked = self.needing(item_id)
-        closed = ("merged", "failed", "combined")
-        return [i for i, s in self.items.items() if i not in blocked and s.state not in closed]
+        return [i for i, s in self.items.items() if i not in blocked and s.state not in CLOSED]
 
     def all_merged(self) -> bool:
-        return all(s.state in ("merged", "combined") for s in self.items.values())
+        return all(s.state in (ItemState.MERGED, ItemState.COMBINED) for s in self.items.values())
 
     def owner(self, item_id: str) -> str:
         """The item that now answers for ``item_id``: itself, or the one it was combined into."""
@@ -134,10 +137,10 @@ class Board:
         return item_id
 
     def open_dependents(self, item_id: str) -> list[str]:
-        return [i for i, s in self.items.items() if item_id in s.item.depends_on and s.state == "todo"]
+        return [i for i, s in self.items.items() if item_id in s.item.depends_on and s.state == ItemState.TODO]
 
     def failed(self) -> list[str]:
-        return [i for i, s in self.items.items() if s.state == "failed"]
+        return [i for i, s in self.items.items() if s.state == ItemState.FAILED]
 
     def worktree(self, item: str, attempt: int) -> str:
         return self.items[item].started[attempt]["worktree"]

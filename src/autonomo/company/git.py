@@ -6,11 +6,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from autonomo.errors import SetupError
+
 IDENTITY = ["-c", "user.name=autonomo", "-c", "user.email=autonomo@localhost", "-c", "commit.gpgsign=false"]
 
 
-class GitError(RuntimeError):
-    pass
+class GitError(SetupError, RuntimeError):
+    """A workspace git cannot work with (a detached HEAD, say), or a git command that failed."""
 
 
 @dataclass

@@ -3,16 +3,13 @@ so the same job runs in a thread (local mode) or as a Ray task on another proces
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.loop import Agent, Budget
-from autonomo.computer.sandbox import Sandbox
-from autonomo.computer.tools import ComputerTools
-from autonomo.events import EventLog, new_run_id
-from autonomo.models import Model, gguf_file, load_model
+from autonomo.agent.loop import Budget
+from autonomo.assembly import RunConfig, make_agent
+from autonomo.events import Outcome
 from autonomo.models.scripted import ScriptedModel
 
 
@@ -45,58 +42,20 @@ class JobResult:
     totals: dict[str, Any] = field(default_factory=dict)
 
 
-class SharedModel:
-    """A view of one in-process model shared by threads. llama.cpp runs one generation at a time, so calls queue
-    on a lock; each view keeps its own sampling settings and sets them for its own calls."""
-
-    def __init__(self, model: Model, lock: threading.Lock, temperature: float, seed: int) -> None:
-        self.model, self.lock = model, lock
-        self.name = model.name
-        self.temperature, self.seed = temperature, seed
-
-    def _sampled(self):
-        for key in ("temperature", "seed"):
-            if hasattr(self.model, key):
-                setattr(self.model, key, getattr(self, key))
-
-    def complete(self, messages, tools):
-        with self.lock:
-            self._sampled()
-            return self.model.complete(messages, tools)
-
-    def chat(self, messages, stop=None):
-        with self.lock:
-            self._sampled()
-            return self.model.chat(messages, stop)  # type: ignore[attr-defined]
-
-
-_loaded: dict[tuple[str, str | None], tuple[Model, threading.Lock]] = {}
-_loaded_lock = threading.Lock()
-
-
-def job_model(spec: str, api_base: str | None = None, temperature: float = 0.0, seed: int = 0) -> Model:
-    """A hosted model per job (calls run in parallel); an in-process one is loaded once per process, whatever
-    the number of workers, and shared."""
-    if gguf_file(spec) is None:
-        return load_model(spec, api_base=api_base, temperature=temperature, seed=seed)
-    with _loaded_lock:
-        if (spec, api_base) not in _loaded:
-            _loaded[(spec, api_base)] = (load_model(spec, api_base=api_base), threading.Lock())
-        model, lock = _loaded[(spec, api_base)]
-    return SharedModel(model, lock, temperature, seed)
-
-
 def run_job(job: Job) -> JobResult:
-    model: Any = (
-        ScriptedModel(job.script)
-        if job.script is not None
-        else job_model(job.model, job.api_base, job.temperature, job.seed)
+    """In a thread, the model is the one the process loaded (load_model shares it); under Ray, the worker's own."""
+    config = RunConfig(
+        model=job.model,
+        api_base=job.api_base,
+        sandbox=job.sandbox,
+        test_command=job.test_command,
+        temperature=job.temperature,
+        seed=job.seed,
+        retry_base=0.05 if job.script else 1.0,
+        budget=Budget(max_steps=job.max_steps, usd=job.usd),
     )
-    worktree, home = Path(job.worktree), Path(job.home)
-    log = EventLog(home / "runs" / new_run_id())
-    box = Sandbox(worktree, kind=job.sandbox, timeout=120)
-    tools = ComputerTools(box, test_command=job.test_command)
-    budget = Budget(max_steps=job.max_steps, usd=job.usd)
-    result = Agent(model, tools, log, budget, draft=True, retry_base=0.05 if job.script else 1.0).run(job.goal)
-    verified = result.outcome == "completed" and result.tests_passed
+    model = ScriptedModel(job.script) if job.script is not None else None
+    agent = make_agent(config, Path(job.worktree), home=Path(job.home), model=model)
+    result = agent.run(job.goal, config=config.logged())
+    verified = result.outcome == Outcome.COMPLETED and result.tests_passed
     return JobResult(job.item, job.attempt, result.run_id, result.outcome, verified, result.tests, result.totals)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.loop import listing, shown_files, snapshot
 from autonomo.company.backends import Backend, local_backend
 from autonomo.company.board import Board
 from autonomo.company.git import Repo
@@ -29,16 +28,17 @@ from autonomo.company.plan import (
     qa_messages,
 )
 from autonomo.computer.sandbox import Sandbox
-from autonomo.events import Event, EventLog
+from autonomo.computer.workspace import describe
+from autonomo.events import CompanyOutcome, Event, EventLog, ItemState
 from autonomo.models import Model, ModelError, Usage
+from autonomo.prompts import render
 
 PLAN_TRIES = 3
 MAX_QA_ROUNDS = 5  # QA runs on a fully merged main; new fix items could otherwise go on for ever
 MAX_QA_CHECKS = 3  # checks QA adds of its own
 MAX_REOPEN = 3  # an item sent back this often (failed attempts, conflicts, QA) is given up
 CHECK_TIMEOUT = 60.0
-
-REVIEWER_SYSTEM = "You are a careful code reviewer in a small software company."
+REVIEW_CHARS = 12_000  # of a diff the reviewer reads
 
 
 @dataclass
@@ -58,7 +58,7 @@ class CompanyBudget:
 
 @dataclass
 class CompanyResult:
-    outcome: str  # delivered | budget_exhausted | failed | planning_failed
+    outcome: CompanyOutcome
     summary: str
     items: dict[str, str] = field(default_factory=dict)  # id -> final state
     spend: dict[str, Any] = field(default_factory=dict)
@@ -81,8 +81,10 @@ class Company:
         ray: str | None = None,
     ) -> None:
         """``model``: the spec engineers load (in their own process under Ray); ``chat_model``: the same model
-        here, for the planner and the reviewer. ``scripts``: scripted engineer runs per item, in order (tests).
-        ``ray``: the address ``backend`` runs on, kept in the log for resume."""
+        here, for the planner, the reviewer and QA (in local mode, the very object the engineers share:
+        load_model loads a GGUF once per process, and the model serialises the calls of parallel reviews).
+        ``scripts``: scripted engineer runs per item, in order (tests). ``ray``: the address ``backend`` runs on,
+        kept in the log for resume."""
         self.workspace = workspace.resolve()
         self.log = log
         self.model, self.chat_model, self.api_base = model, chat_model, api_base
@@ -134,9 +136,10 @@ class Company:
         if planned is None:
             return await self._plan_and_work(next(e for e in events if e["type"] == "company_started")["request"])
         for item_id, state in self.board.items.items():
-            if state.state == "review" and self.repo.merged(state.review_branch):
+            cut_short = state.state == ItemState.WORKING and len(state.finished) < len(state.started)
+            if state.state == ItemState.REVIEW and self.repo.merged(state.review_branch):
                 self.log.emit("item_merged", item=item_id, commit=self.repo.head(self.repo.main))
-            elif state.state == "review" or (state.state == "working" and len(state.finished) < len(state.started)):
+            elif state.state == ItemState.REVIEW or cut_short:
                 self.log.emit("item_interrupted", item=item_id, was=state.state)
         return await self._work()
 
@@ -148,7 +151,7 @@ class Company:
         try:
             self._plan(request)
         except (PlanError, ModelError) as exc:
-            return self._finish("planning_failed", str(exc))
+            return self._finish(CompanyOutcome.PLANNING_FAILED, str(exc))
         return await self._work()
 
     async def _work(self) -> CompanyResult:
@@ -158,7 +161,7 @@ class Company:
         while True:
             # Items whose attempts are all in go to review (on resume, too: the kill may have come just then).
             for item_id, state in self.board.items.items():
-                if state.state == "working" and item_id not in jobs.values():
+                if state.state == ItemState.WORKING and item_id not in jobs.values():
                     review = self._to_review(item_id)
                     if review:  # reviews run beside the engineers; merges stay here, one at a time
                         branch, diff = review
@@ -174,14 +177,15 @@ class Company:
             if not jobs and not reviews:
                 if stop:
                     self.log.emit("budget_stop", reason=stop)
-                    return self._finish("budget_exhausted", stop)
+                    return self._finish(CompanyOutcome.BUDGET_EXHAUSTED, stop)
                 if self.board.all_merged():
                     if self._qa():
-                        return self._finish("delivered", "every acceptance check passes")
+                        return self._finish(CompanyOutcome.DELIVERED, "every acceptance check passes")
                     if self.board.qa_rounds >= MAX_QA_ROUNDS:
-                        return self._finish("failed", f"QA still fails after {self.board.qa_rounds} rounds")
+                        rounds = self.board.qa_rounds
+                        return self._finish(CompanyOutcome.FAILED, f"QA still fails after {rounds} rounds")
                     continue
-                return self._finish("failed", "work items failed: " + ", ".join(self.board.failed()))
+                return self._finish(CompanyOutcome.FAILED, "work items failed: " + ", ".join(self.board.failed()))
             done, _ = await asyncio.wait([*jobs, *reviews], return_when=asyncio.FIRST_COMPLETED)
             for future in done:
                 if future in jobs:
@@ -189,7 +193,7 @@ class Company:
                 else:
                     self._merge(*reviews.pop(future), *future.result())
 
-    def _finish(self, outcome: str, summary: str) -> CompanyResult:
+    def _finish(self, outcome: CompanyOutcome, summary: str) -> CompanyResult:
         states = {i: s.state for i, s in self.board.items.items()}
         totals = self.board.spend()
         self.log.emit("company_finished", outcome=outcome, summary=summary, items=states, totals=totals)
@@ -201,8 +205,9 @@ class Company:
         """The planner's plan; a reply that is not a valid plan is shown its error and asked again."""
         messages = planner_messages(request, self._repository())
         for attempt in range(1, PLAN_TRIES + 1):
-            text, usage = self.chat_model.chat(messages)  # type: ignore[attr-defined]
-            self.log.emit("plan_reply", attempt=attempt, text=text, spend=spend("planner", "", usage))
+            reply = self.chat_model.complete(messages)
+            text = reply.text
+            self.log.emit("plan_reply", attempt=attempt, text=text, spend=spend("planner", "", reply.usage))
             try:
                 plan = parse_plan(text)
                 break
@@ -212,7 +217,7 @@ class Company:
                 messages = [
                     *messages,
                     {"role": "assistant", "content": text},
-                    {"role": "user", "content": f"{exc}\nReply with the corrected plan."},
+                    {"role": "user", "content": render("company.planner_retry", error=str(exc))},
                 ]
         items, acceptance = [i.model_dump() for i in plan.items], [c.model_dump() for c in plan.acceptance]
         self.log.emit("plan_made", items=items, acceptance=acceptance)
@@ -220,8 +225,7 @@ class Company:
 
     def _repository(self) -> str:
         """The main line's files as the planner and QA see them: small ones in full, the rest by name."""
-        files = snapshot(self.workspace)
-        return listing(files, shown_files(self.workspace, files))
+        return describe(self.workspace)
 
     def _jobs(self, item: WorkItem) -> list[Job]:
         """K independent attempts on one item, each in a fresh worktree from the current main."""
@@ -286,7 +290,7 @@ class Company:
         state = self.board.items[item_id]
         winner = next((a for a in state.round_attempts() if a["verified"]), None)
         if winner is None:
-            self._replan(item_id, "no attempt passed the item's checks: " + state.last_outcomes())
+            self._replan(item_id, render("company.note_no_pass", outcomes=state.last_outcomes()))
             return None
         tree = Path(self.board.worktree(item_id, winner["attempt"]))
         branch = self.board.branch(item_id, winner["attempt"])
@@ -296,38 +300,31 @@ class Company:
 
     def _review(self, item: WorkItem, diff: str) -> tuple[bool, str, Usage]:
         """The reviewer's verdict on a diff (runs in a thread: no board access here)."""
-        chat = getattr(self.chat_model, "chat", None)
-        if chat is None:
-            return True, "APPROVE (no reviewer model)", Usage()
+        request = render(
+            "company.reviewer_request", title=item.title, description=item.description, diff=diff[:REVIEW_CHARS]
+        )
         messages = [
-            {"role": "system", "content": REVIEWER_SYSTEM},
-            {
-                "role": "user",
-                "content": f"Work item: {item.title}\n{item.description}\n\nThe change:\n```diff\n{diff[:12000]}\n```\n"
-                "Reply APPROVE if it does what the item asks and nothing harmful, else REJECT: and the reason.",
-            },
+            {"role": "system", "content": render("company.reviewer_system")},
+            {"role": "user", "content": request},
         ]
         try:
-            text, usage = chat(messages)
+            reply = self.chat_model.complete(messages)
         except ModelError as exc:  # the item's checks passed: a reviewer outage does not stop delivery
             return True, f"APPROVE (the review failed: {exc})", Usage()
-        return "APPROVE" in text.upper() and "REJECT" not in text.upper(), text, usage
+        text = reply.text
+        return "APPROVE" in text.upper() and "REJECT" not in text.upper(), text, reply.usage
 
     def _merge(self, item_id: str, branch: str, approved: bool, notes: str, usage: Usage) -> None:
         self.log.emit(
             "item_reviewed", item=item_id, approved=approved, notes=notes, spend=spend("reviewer", item_id, usage)
         )
         if not approved:
-            self._reopen(item_id, f"the reviewer sent it back: {notes}")
+            self._reopen(item_id, render("company.note_rejected", notes=notes))
             return
         merge = self.repo.merge(branch, f"merge {item_id}")
         if not merge.ok:
             self.log.emit("merge_conflict", item=item_id, files=merge.conflicts)
-            self._reopen(
-                item_id,
-                f"merging conflicted in {', '.join(merge.conflicts)} with work merged meanwhile; "
-                "redo it on top of the current main",
-            )
+            self._reopen(item_id, render("company.note_conflict", files=", ".join(merge.conflicts)))
             return
         self.log.emit("item_merged", item=item_id, commit=self.repo.head(self.repo.main))
         for path in self.board.items[item_id].worktrees:
@@ -338,7 +335,7 @@ class Company:
         once they all pass, QA thinks up checks of its own (``_explore``) and runs those too. A failure goes back
         on the board: to the item it belongs to, or as a new fix item."""
         checks = [(c, c.item) for c in self.board.acceptance] + [
-            (c, i) for i, s in self.board.items.items() if s.state != "combined" for c in s.item.checks
+            (c, i) for i, s in self.board.items.items() if s.state != ItemState.COMBINED for c in s.item.checks
         ]
         failures = self._run_checks(checks)
         if not failures and not self.board.explored:
@@ -347,9 +344,8 @@ class Company:
             failures = self._run_checks([(c, "") for c in found])
         self.log.emit("qa_report", passed=not failures, checks=len(checks), failures=failures)
         for n, failure in enumerate(failures):
-            note = (
-                f"QA ran `{failure['command']}` on main and it failed "
-                f"(expected {failure['expect']!r}):\n{failure['output']}"
+            note = render(
+                "company.note_qa", command=failure["command"], expect=repr(failure["expect"]), output=failure["output"]
             )
             owner = self.board.owner(failure["item"])
             if owner in self.board.items:
@@ -357,7 +353,7 @@ class Company:
             else:
                 fix = WorkItem(
                     id=f"qa-fix-{self.board.qa_rounds}-{n}",
-                    title=f"make `{failure['command']}` work",
+                    title=render("company.fix_title", command=failure["command"]),
                     description=note,
                     checks=[Check(command=failure["command"], expect=failure["expect"])],
                 )
@@ -378,18 +374,15 @@ class Company:
     def _explore(self) -> list[Check]:
         """QA's own checks: the model reads the product as it now is and writes what a user would try that the
         planned checks do not (once per company; a reply that is not a list of checks adds none)."""
-        chat = getattr(self.chat_model, "chat", None)
         found: list[Check] = []
         outcome: dict[str, Any] = {}
-        if chat is not None:
-            done = "\n".join(f"- `{c.command}` prints {c.expect!r}" for c in self.board.acceptance) or "(none)"
-            messages = qa_messages(self.board.request, self._repository(), done)
-            try:
-                text, usage = chat(messages)
-                outcome["spend"] = spend("qa", "", usage)
-                found = parse_checks(text)[:MAX_QA_CHECKS]
-            except (ModelError, PlanError) as exc:
-                outcome["error"] = str(exc)
+        messages = qa_messages(self.board.request, self._repository(), self.board.acceptance)
+        try:
+            reply = self.chat_model.complete(messages)
+            outcome["spend"] = spend("qa", "", reply.usage)
+            found = parse_checks(reply.text)[:MAX_QA_CHECKS]
+        except (ModelError, PlanError) as exc:
+            outcome["error"] = str(exc)
         self.log.emit("qa_explored", checks=[c.model_dump() for c in found], **outcome)
         return found
 
@@ -400,7 +393,7 @@ class Company:
         takes over the work of those that depend on it directly, checks included."""
         waits = self.board.open_items_for(item_id)
         if waits:
-            reason += f"; it waits for {', '.join(waits)} to be done first, as its checks may need their work"
+            reason += render("company.note_waits", items=", ".join(waits))
             self._reopen(item_id, reason, waits)
             return
         absorbed = self.board.open_dependents(item_id)
@@ -421,7 +414,7 @@ class Company:
                 }
             )
             self.log.emit("items_combined", item=combined.model_dump(), absorbed=absorbed, reason=reason)
-            reason += f"; it now also does the work of {', '.join(absorbed)}, which its checks may need"
+            reason += render("company.note_absorbed", items=", ".join(absorbed))
         self._reopen(item_id, reason)
 
     def _reopen(self, item_id: str, reason: str, waits_for: list[str] | None = None) -> None:
@@ -435,13 +428,12 @@ class Company:
 
 
 def engineer_goal(item: WorkItem, notes: list[str]) -> str:
-    checks = "\n".join(f"- `{c.command}`" + (f" prints {c.expect!r}" if c.expect else "") for c in item.checks)
-    goal = f"{item.title}\n\n{item.description}".strip()
-    if checks:
-        goal += f"\n\nThe item is done when these commands succeed (they are the tests):\n{checks}"
-    if notes:
-        goal += "\n\nEarlier attempts at this item:\n" + "\n".join(f"- {n}" for n in notes[-3:])
-    return goal
+    checks = "\n".join(
+        render("company.check_line", command=c.command, expect=repr(c.expect) if c.expect else "") for c in item.checks
+    )
+    lines = "\n".join(render("company.note_line", note=n) for n in notes[-3:])
+    head = f"{item.title}\n\n{item.description}".strip()
+    return render("company.engineer_goal", head=head, checks=checks, notes=lines)
 
 
 def spend(role: str, item: str, usage: Usage) -> dict[str, Any]:

@@ -8,7 +8,9 @@ import shlex
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from autonomo.files import slug
 from autonomo.models.base import Message
+from autonomo.prompts import render
 
 
 class Check(BaseModel):
@@ -34,11 +36,9 @@ class Check(BaseModel):
         return f'out=$({command} 2>&1); s=$?; echo "$out"; [ $s -eq 0 ] && grep -qF -- {expect} <<< "$out"'
 
 
-def slug(value: object) -> object:
-    """Ids name branches and folders: lower-case kebab, whatever the planner wrote ("Unit_Converter" too)."""
-    if not isinstance(value, str):
-        return value
-    return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:40]
+def slug_id(value: object) -> object:
+    """Ids name branches and folders, whatever the planner wrote; what is not a string fails validation."""
+    return slug(value) if isinstance(value, str) else value
 
 
 class WorkItem(BaseModel):
@@ -51,12 +51,12 @@ class WorkItem(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _id(cls, value: object) -> object:
-        return slug(value)
+        return slug_id(value)
 
     @field_validator("depends_on", mode="before")
     @classmethod
     def _deps(cls, value: object) -> object:
-        return [slug(v) for v in value] if isinstance(value, list) else value
+        return [slug_id(v) for v in value] if isinstance(value, list) else value
 
 
 class Plan(BaseModel):
@@ -80,34 +80,10 @@ class PlanError(ValueError):
     """The planner's reply is not a usable plan."""
 
 
-PLANNER_SYSTEM = "You are the tech lead of a small software company. You split products into work items."
-SCHEMA_HINT = """Reply with one JSON object in a ```json block. For example, for "a calculator command":
-```json
-{"items": [
-  {"id": "core", "title": "add and mul in calc/core.py",
-   "description": "calc/__init__.py (empty) and calc/core.py with add(a, b) and mul(a, b) on floats",
-   "checks": [{"command": "python -c 'from calc.core import add; print(add(2, 3))'", "expect": "5"}]},
-  {"id": "cli", "title": "the command line: python -m calc OP A B",
-   "description": "calc/__main__.py: reads OP (add or mul) and two numbers from sys.argv, prints the result",
-   "checks": [{"command": "python -m calc add 2 3", "expect": "5"}], "depends_on": ["core"]}],
- "acceptance": [{"command": "python -m calc mul 4 5", "expect": "20", "item": "cli"}]}
-```
-For a web page, a check also names the page and what a user does there, and "expect" is text the page then shows:
-{"command": "python -m http.server 8000", "url": "http://127.0.0.1:8000/", "actions": ["fill=#a=2", "click=text=Add"],
- "expect": "5"}
-"expect" is text the command really prints (a number, a word), never a description; a check that runs tests
-expects what the runner prints when they pass: "OK" for python -m unittest, "passed" for python -m pytest.
-Each check must be a command that runs without arguments from a user. Keep items small: engineers work on
-them at the same time. Python 3 standard library only, no network."""
-
-
 def planner_messages(request: str, workspace_listing: str) -> list[Message]:
     return [
-        {"role": "system", "content": PLANNER_SYSTEM},
-        {
-            "role": "user",
-            "content": f"Product request: {request}\n\nThe repository now:\n{workspace_listing}\n\n{SCHEMA_HINT}",
-        },
+        {"role": "system", "content": render("company.planner_system")},
+        {"role": "user", "content": render("company.planner_request", request=request, listing=workspace_listing)},
     ]
 
 
@@ -124,21 +100,13 @@ def json_block(text: str, brackets: str) -> str:
     return block.group(1) if block else text[text.find(brackets[0]) : text.rfind(brackets[1]) + 1]
 
 
-QA_SYSTEM = "You are QA in a small software company. You use products the way their users would."
-QA_HINT = """Write up to 3 more checks: commands a user of this product would run that the checks above do not
-try (other arguments, other features the request asks for), with text the output must then contain. Reply with a
-JSON list in a ```json block, e.g. [{"command": "python -m calc mul 4 5", "expect": "20"}]. Only commands that run
-without input from a user; Python 3 standard library only, no network."""
-
-
-def qa_messages(request: str, workspace_listing: str, checked: str) -> list[Message]:
+def qa_messages(request: str, workspace_listing: str, checked: list[Check]) -> list[Message]:
+    """QA's prompt; ``checked``: the product checks that already pass."""
+    done = "\n".join(render("company.qa_check_line", command=c.command, expect=repr(c.expect)) for c in checked)
     return [
-        {"role": "system", "content": QA_SYSTEM},
-        {
-            "role": "user",
-            "content": f"Product request: {request}\n\nThe repository now:\n{workspace_listing}\n\n"
-            f"Checks that already pass:\n{checked}\n\n{QA_HINT}",
-        },
+        {"role": "system", "content": render("company.qa_system")},
+        {"role": "user", "content": render("company.qa_request", request=request, listing=workspace_listing,
+                                           checked=done)},  # fmt: skip
     ]
 
 

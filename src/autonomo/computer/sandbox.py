@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from autonomo.errors import SetupError
+
 # Variables a tool process gets from the host; everything else (API keys included) stays outside.
 PASSED_ENV = ("LANG", "LC_ALL", "TERM", "TZ")
 DEFAULT_OUTPUT_LIMIT = 6_000
@@ -23,7 +25,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds the autonomo package
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(SetupError, RuntimeError):
     pass
 
 
@@ -186,7 +188,7 @@ class Sandbox:
         """``pass_env``: host variables the user chose to hand to tool processes (an API key a test needs, say);
         no other variable gets in."""
         if kind not in ("bwrap", "none"):
-            raise ValueError(f"unknown sandbox {kind!r}; use 'bwrap' or 'none'")
+            raise SandboxUnavailable(f"unknown sandbox {kind!r}; use 'bwrap' or 'none'")
         self.workspace = workspace.resolve()
         self.kind = kind
         self.timeout = timeout

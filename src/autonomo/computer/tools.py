@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from autonomo.body import FINISH, Observation, TestReport
+from autonomo.body import FINISH, Draftable, Observation, Start, TestReport
 from autonomo.computer.sandbox import Sandbox, truncate
+from autonomo.computer.workspace import (
+    SKIP_DIRS,
+    changed_files,
+    editable_files,
+    has_python_tests,
+    listing,
+    shown_files,
+    snapshot,
+)
+from autonomo.files import write_atomic
 from autonomo.models.base import ToolSpec
+from autonomo.prompts import render, tool
 
-__all__ = ["FINISH", "ComputerTools", "Observation", "TestReport", "ToolFailure"]
 # Short tracebacks and a few failures at most: test output fills a small model's context fast.
 PYTEST = "python -m pytest -q -p no:cacheprovider --tb=short --maxfail=3"
-# Folders that never hold the workspace's own tests.
-SKIP_DIRS = {".git", ".autonomo", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache"}
 VIEW_LIMIT = 8_000
-TEST_FILE = re.compile(r"(^test_.*|.*_test)\.py$")  # pytest's default file pattern
 
 
 class ToolFailure(Exception):
@@ -35,17 +40,13 @@ def pytest_summary(output: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def has_python_tests(root: Path) -> bool:
-    for path in root.rglob("*.py"):
-        if SKIP_DIRS.intersection(path.relative_to(root).parts):
-            continue
-        if TEST_FILE.match(path.name):
-            return True
-    return False
-
-
 class ComputerTools:
-    """Tools over one workspace. File tools act on the host inside the workspace; shell runs in the sandbox."""
+    """The computer body: tools over one workspace. File tools act on the host inside the workspace; shell runs
+    in the sandbox; the check of the goal is the workspace's tests."""
+
+    write_tools = frozenset({"create", "edit"})
+    # Calls that may run again when a run died while they ran: the same effect twice is the effect once.
+    rerun_safe = frozenset({"view", "create", "run_tests", FINISH})
 
     def __init__(self, sandbox: Sandbox, test_command: str | None = None, protected: tuple[str, ...] = ()) -> None:
         """``protected``: workspace files the agent may read but not change, typically the tests that define
@@ -55,56 +56,37 @@ class ComputerTools:
         self.test_command = test_command
         self.protected = {self.resolve(p) for p in protected}
         sandbox.readonly_paths += tuple(sorted(self.protected))
-        self._tools: dict[str, tuple[ToolSpec, Callable[[dict[str, Any]], Observation]]] = {
-            "shell": (
-                ToolSpec(
-                    "shell",
-                    "Run a bash command in the workspace (no network). Returns exit code and output.",
-                    _schema(command=("string", "the bash command")),
-                ),
-                self.shell,
-            ),
-            "view": (
-                ToolSpec(
-                    "view",
-                    "Show a file with line numbers, or list a directory.",
-                    _schema(path=("string", "path relative to the workspace")),
-                ),
-                self.view,
-            ),
-            "create": (
-                ToolSpec(
-                    "create",
-                    "Create or overwrite a file with the given full content.",
-                    _schema(path=("string", "path relative to the workspace"), content=("string", "full text")),
-                ),
-                self.create,
-            ),
-            "edit": (
-                ToolSpec(
-                    "edit",
-                    "Replace one exact, unique occurrence of old text with new text in a file.",
-                    _schema(
-                        path=("string", "path relative to the workspace"),
-                        old=("string", "exact text to replace; must occur once"),
-                        new=("string", "replacement text"),
-                    ),
-                ),
-                self.edit,
-            ),
-            "run_tests": (
-                ToolSpec("run_tests", "Run the workspace's test suite and show the result.", _schema()),
-                self.run_tests,
-            ),
-            FINISH: (
-                ToolSpec(
-                    FINISH,
-                    "Finish when the goal is met and the tests pass. Give a short summary of what you did.",
-                    _schema(summary=("string", "what was done")),
-                ),
-                lambda args: Observation(True, str(args.get("summary", ""))),
-            ),
+        self._shown: dict[str, str] = {}
+        self._fits = False
+        handlers: dict[str, Callable[[dict[str, Any]], Observation]] = {
+            "shell": self.shell,
+            "view": self.view,
+            "create": self.create,
+            "edit": self.edit,
+            "run_tests": self.run_tests,
+            FINISH: lambda args: Observation(True, str(args.get("summary", ""))),
         }
+        self._tools = {name: (tool(f"computer.tools.{name}"), fn) for name, fn in handlers.items()}
+
+    @property
+    def system_prompt(self) -> str:
+        return render("computer.system")
+
+    def reset(self) -> Start:
+        before = snapshot(self.workspace)
+        self._shown = shown_files(self.workspace, before)
+        self._fits = len(self._shown) == len(before)
+        return Start(render("computer.first_observation", listing=listing(before, self._shown)), before)
+
+    def changed(self, baseline: dict[str, str]) -> list[str]:
+        return changed_files(baseline, snapshot(self.workspace))
+
+    def draftable(self) -> Draftable | None:
+        """The files shown at the start, when that is all of them: a draft must see the whole workspace."""
+        if not self._fits:
+            return None
+        protected = sorted(self.rel(p) for p in self.protected)
+        return Draftable(dict(self._shown), editable_files(list(self._shown), protected), "create")
 
     @property
     def kind(self) -> str:
@@ -115,6 +97,8 @@ class ComputerTools:
         return [spec for spec, _ in self._tools.values()]
 
     def call(self, name: str, arguments: dict[str, Any]) -> Observation:
+        if name not in self._tools:
+            return Observation(False, f"unknown tool {name!r}")
         _, fn = self._tools[name]
         try:
             return fn(arguments)
@@ -163,7 +147,7 @@ class ComputerTools:
     def writable(self, path: str) -> Path:
         target = self.resolve(path)
         if target in self.protected:
-            raise ToolFailure(f"{self.rel(target)} is protected: it defines success. Change the code, not it.")
+            raise ToolFailure(render("computer.protected", path=self.rel(target)))
         return target
 
     def create(self, args: dict[str, Any]) -> Observation:
@@ -182,26 +166,25 @@ class ComputerTools:
         old, new = args.get("old"), args.get("new")
         if not isinstance(old, str) or not old or not isinstance(new, str):
             raise ToolFailure("old must be a non-empty string and new a string")
-        if old == new:  # a small model's favourite way of going round in circles
-            raise ToolFailure("this edit changes nothing: new is the same as old. Write different code.")
+        if old == new:
+            raise ToolFailure(render("computer.edit_no_change"))
         if not target.is_file():
             raise ToolFailure(f"{args.get('path')} is not a file")
         text = target.read_text(encoding="utf-8", errors="replace")
         count = text.count(old)
         if count > 1:
-            raise ToolFailure(f"old text found {count} times in {self.rel(target)}; include more context")
+            raise ToolFailure(render("computer.edit_ambiguous", count=count, path=self.rel(target)))
         if count == 0:
-            # Showing the file is what lets a small model correct its guess instead of repeating it.
             shown = truncate(text, VIEW_LIMIT)
-            raise ToolFailure(f"old text not found in {self.rel(target)}. Its current content:\n{shown}")
+            raise ToolFailure(render("computer.edit_not_found", path=self.rel(target), content=shown))
         write_atomic(target, text.replace(old, new, 1))
         return Observation(True, f"edited {self.rel(target)}")
 
     def run_tests(self, args: dict[str, Any] | None = None) -> Observation:
         report = self.test()
         if report.command is None:
-            return Observation(False, "no tests found: add test files (test_*.py) for pytest")
-        advice = "\nAll tests pass. Call finish if the goal is met." if report.passed else ""
+            return Observation(False, render("computer.no_tests"))
+        advice = "\n" + render("computer.all_pass") if report.passed else ""
         return Observation(report.passed, f"$ {report.command}\n{report.output}{advice}")
 
     # -- verification ------------------------------------------------------------------------------------
@@ -214,20 +197,3 @@ class ComputerTools:
         result = self.sandbox.run(command)
         summary = pytest_summary(result.output) if command.startswith(PYTEST) else f"exit {result.exit_code}"
         return TestReport(command, result.ok, result.exit_code, summary, result.output)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """A file is either its old content or its new content, even when the run is killed mid-write."""
-    tmp = path.with_name(f".{path.name}.autonomo-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    if path.exists():
-        shutil.copymode(path, tmp)
-    os.replace(tmp, path)
-
-
-def _schema(**props: tuple[str, str]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {k: {"type": t, "description": d} for k, (t, d) in props.items()},
-        "required": list(props),
-    }

@@ -1,7 +1,8 @@
 """The append-only event log: the one source of truth for a run.
 
 Everything a run does is one JSON line in ``<home>/runs/<run_id>/events.jsonl``. The live terminal view,
-``autonomo show``, the ledger totals and the benchmarks all read these events and nothing else.
+``autonomo show``, the ledger totals and the benchmarks all read these events and nothing else. Each kind of event
+and its fields is declared in schema.py, and docs/events.md describes the format for those who build on it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autonomo.events.redact import Redactor
+from autonomo.events.schema import FIRST_KINDS, FORMAT, validate_event
 
 Event = dict[str, Any]
 Listener = Callable[[Event], None]
@@ -29,7 +31,8 @@ def new_run_id() -> str:
 
 class EventLog:
     """Appends events to a JSONL file, one whole line per write, and tells listeners about each one.
-    Every string in an event is redacted of secrets first (see redact.py)."""
+    Every string in an event is redacted of secrets first (see redact.py), and every event is checked against its
+    kind's schema (schema.py) before it is written: one that does not fit is a bug, and raises."""
 
     def __init__(self, run_dir: Path, redact: Redactor | None = None) -> None:
         self.run_dir = run_dir
@@ -51,9 +54,17 @@ class EventLog:
         self._listeners.append(listener)
 
     def emit(self, type: str, **fields: Any) -> Event:
+        """Writes one event and returns it, a plain dict. Raises ValueError (before writing anything) when the event
+        does not fit its kind's schema. The first event of a new log gets the format version (schema.FORMAT)."""
+        if "format" in fields:
+            raise ValueError("the format version is written by EventLog, not passed to emit")
         fields = self.redact.scrub(fields)
         with self._lock:  # agents working in parallel threads share a company's log
-            event: Event = {"seq": self._seq, "ts": round(time.time(), 3), "type": type, **fields}
+            event: Event = {"seq": self._seq, "ts": round(time.time(), 3), "type": type}
+            if self._seq == 0 and type in FIRST_KINDS:
+                event["format"] = FORMAT
+            event.update(fields)
+            validate_event(event)
             line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
             # One O_APPEND write of a whole line, then fsync: a killed process leaves at most a torn last line,
             # which read_events drops.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from autonomo.models.base import (
@@ -13,9 +14,12 @@ from autonomo.models.base import (
     ToolCall,
     ToolSpec,
     Usage,
+    call_seed,
 )
 
 DEFAULT_MODEL = "local"
+_loaded: dict[Path, Model] = {}  # in-process models, loaded once per process and shared by every agent in it
+_loading = threading.Lock()
 
 
 def gguf_file(spec: str) -> Path | None:
@@ -29,16 +33,20 @@ def gguf_file(spec: str) -> Path | None:
     return None
 
 
-def load_model(
-    spec: str = DEFAULT_MODEL, api_base: str | None = None, temperature: float = 0.0, seed: int = 0
-) -> Model:
-    """``local`` (the embedded model), ``gguf:PATH``, ``scripted:PATH`` or ``PROVIDER/MODEL`` via litellm."""
+def load_model(spec: str = DEFAULT_MODEL, api_base: str | None = None) -> Model:
+    """``local`` (the embedded model), ``gguf:PATH``, ``scripted:PATH`` or ``PROVIDER/MODEL`` via litellm.
+    A GGUF is loaded once per process: every agent, engineer, reviewer and planner in it shares that one (a
+    second copy would double the memory and, on 2 cores, slow both 6-9x)."""
     path = gguf_file(spec)
     if path is not None:
         from autonomo.models.local import LlamaCppModel
 
-        name = "local:qwen2.5-coder-1.5b-instruct-q4_k_m" if spec == "local" else None
-        return LlamaCppModel(path, name=name, temperature=temperature, seed=seed)
+        with _loading:
+            key = path.resolve()
+            if key not in _loaded:
+                name = "local:qwen2.5-coder-1.5b-instruct-q4_k_m" if spec == "local" else None
+                _loaded[key] = LlamaCppModel(path, name=name)
+            return _loaded[key]
     if spec.startswith("scripted:"):
         from autonomo.models.scripted import ScriptedModel
 
@@ -50,7 +58,7 @@ def load_model(
 
     provider, _, name = spec.partition("/")
     if provider in PROVIDERS and name:
-        return LiteLLMModel(spec, api_base=api_base, temperature=temperature)
+        return LiteLLMModel(spec, api_base=api_base)
     raise ModelSpecError(
         f"unknown model {spec!r}: use local, gguf:PATH, scripted:PATH or PROVIDER/MODEL "
         f"with PROVIDER one of {', '.join(PROVIDERS)}"
@@ -67,6 +75,7 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "call_seed",
     "gguf_file",
     "load_model",
 ]

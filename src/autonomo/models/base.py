@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from autonomo.errors import SetupError
 
 Message = dict[str, Any]
 
@@ -23,8 +26,8 @@ class ContextOverflow(ModelError):
     """The conversation no longer fits the model's context window."""
 
 
-class ModelSpecError(ValueError):
-    """The --model value names nothing we can load."""
+class ModelSpecError(SetupError, ValueError):
+    """The --model value names nothing we can load, or what it names cannot be loaded here."""
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,33 @@ class ModelReply:
 
 @runtime_checkable
 class Model(Protocol):
+    """One call for everything: with ``tools``, the reply is a tool call; without, it is free-form text (a draft,
+    a plan, a review). Sampling is given per call (None: the model's default, greedy unless it was built
+    otherwise), so one model object serves many agents at once with no state to race on: a model must be safe
+    to call from several threads (an in-process one serialises its calls)."""
+
     name: str
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply: ...
+    def complete(
+        self,
+        messages: list[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        stop: Sequence[str] | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ModelReply: ...
 
 
-def parse_arguments(call_id: str, name: str, raw: str, tools: list[ToolSpec]) -> ToolCall:
+def call_seed(seed: int, call: int) -> int:
+    """The seed of an agent's ``call``-th model call: each call its own, so a hot sample of a peaked model does not
+    repeat the previous one (seen on Exercism's bob: three redrafts at 0.7 sampled with one seed wrote the same
+    code), and an attempt with a given seed samples the same replies whatever ran before it in the process."""
+    return hash((seed, call)) & 0x7FFFFFFF
+
+
+def parse_arguments(call_id: str, name: str, raw: str, tools: Sequence[ToolSpec]) -> ToolCall:
     """Builds a ToolCall from a name and raw argument text, recording why it is malformed if it is."""
     known = {t.name: t for t in tools}
     error = None

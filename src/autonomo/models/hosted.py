@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from autonomo.models.base import (
@@ -58,6 +59,8 @@ def retry_after(exc: Exception) -> float | None:
 
 
 class LiteLLMModel:
+    """Stateless between calls (litellm opens a connection per call), so threads share one freely."""
+
     def __init__(
         self,
         model: str,
@@ -72,32 +75,44 @@ class LiteLLMModel:
         self.max_tokens = max_tokens
         self.timeout = timeout
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        message, usage = self._call(messages, tools=[t.openai_schema() for t in tools], tool_choice="required")
+    def complete(
+        self,
+        messages: list[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        stop: Sequence[str] | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ModelReply:
+        extra: dict[str, Any] = {"stop": list(stop)} if stop else {}
+        if tools:
+            extra.update(tools=[t.openai_schema() for t in tools], tool_choice="required")
+        if seed is not None:
+            extra["seed"] = seed
+        sampling = self.temperature if temperature is None else temperature
+        message, usage = self._call(messages, sampling, max_tokens or self.max_tokens, **extra)
         calls = [
             parse_arguments(tc.id or f"call_{i}", tc.function.name or "", tc.function.arguments or "", tools)
             for i, tc in enumerate(message.tool_calls or [])
         ]
         return ModelReply(text=message.content or "", tool_calls=calls, usage=usage)
 
-    def chat(self, messages: list[Message], stop: list[str] | None = None) -> tuple[str, Usage]:
-        """One free-form completion, no tools, cut off at any of ``stop``."""
-        message, usage = self._call(messages, **({"stop": stop} if stop else {}))
-        return message.content or "", usage
-
-    def _call(self, messages: list[Message], **extra: Any) -> tuple[Any, Usage]:
+    def _call(self, messages: list[Message], temperature: float, max_tokens: int, **extra: Any) -> tuple[Any, Usage]:
         import litellm
+
+        litellm.suppress_debug_info = True  # else an unpriced model prints litellm's provider list on stdout
 
         start = time.monotonic()
         try:
             response = litellm.completion(
                 model=self.name,
                 messages=messages,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
+                temperature=temperature,
+                max_tokens=max_tokens,
                 api_base=self.api_base,
                 num_retries=0,  # the agent retries, so that each failed call is logged and counted
-                drop_params=True,  # what a model does not take (stop, temperature on reasoning models) is left out
+                drop_params=True,  # what a model does not take (stop, seed, temperature on reasoning models): left out
                 timeout=self.timeout,
                 **extra,
             )
@@ -116,10 +131,11 @@ class LiteLLMModel:
             cost = 0.0
         usage = response.usage
         cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0
+        sent = usage.prompt_tokens or 0  # some servers send null counts; the log's schema takes numbers
         return response.choices[0].message, Usage(
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            prompt_tokens_evaluated=usage.prompt_tokens - cached,
+            prompt_tokens=sent,
+            completion_tokens=usage.completion_tokens or 0,
+            prompt_tokens_evaluated=sent - cached,
             seconds=seconds,
             cost_usd=cost,
         )

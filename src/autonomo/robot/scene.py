@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from autonomo.errors import SetupError
 from autonomo.robot.assets import g1_scene, require
 
 COLORS = {
@@ -38,7 +39,7 @@ SCENES = Path(__file__).parent / "scenes"
 SLIDING = 0.2  # friction of movable objects
 
 
-class SceneError(ValueError):
+class SceneError(SetupError, ValueError):
     """A scene file that cannot be used."""
 
 

@@ -1,7 +1,7 @@
 """Skills: what the brain asks the humanoid to do, each measured in the simulation and reported as success or
 failure with numbers (never as the model's claim).
 
-Walking skills turn a goal into velocity commands for the walking policy (train.py) and run it at 50 Hz. Arm
+Walking skills turn a goal into velocity commands for the walking policy (policy.py) and run it at 50 Hz. Arm
 skills solve inverse kinematics (mink) for the arm joints while the policy keeps the robot balanced at a zero
 command. A robot that has fallen stays fallen: every later skill fails and says so.
 """
@@ -16,8 +16,8 @@ import numpy as np
 from autonomo.body import Observation
 from autonomo.robot.assets import require
 from autonomo.robot.env import ACTED, CTRL_DT, WalkEnv
+from autonomo.robot.policy import WalkPolicy
 from autonomo.robot.scene import Scene, Thing
-from autonomo.robot.train import WalkPolicy
 
 WALK_TOLERANCE = 0.3  # metres from a walk_to target that count as there
 TURN_TOLERANCE = math.radians(8)
@@ -30,7 +30,6 @@ BELOW_TOP = 0.15  # metres between the palms and the top of what they push: they
 PUSH_STANDOFF = 0.3  # metres from the near side of what is pushed to the robot's centre, before the push
 ARM_LENGTH = 0.46  # metres from the G1's shoulder to its palm, the arm stretched out
 STANDOFF = 0.45  # metres between an object's edge and the robot's centre when walking up to it
-ARM_JOINTS = 14  # left arm then right arm, 7 each; the actuators after legs and waist
 PALMS = {"left": "left_palm", "right": "right_palm"}
 
 

@@ -10,51 +10,22 @@ import re
 from pathlib import Path
 from typing import Any
 
-from autonomo.body import FINISH, Observation, TestReport
+from autonomo.body import FINISH, Draftable, Observation, Start, TestReport
 from autonomo.models.base import ToolSpec
+from autonomo.prompts import render, tool
 from autonomo.robot.assets import require
 from autonomo.robot.env import CTRL_DT, WalkEnv
+from autonomo.robot.policy import WalkPolicy
 from autonomo.robot.scene import Scene
 from autonomo.robot.skills import BELOW_TOP, PUSH_HEIGHT, Humanoid
-from autonomo.robot.train import WalkPolicy
 
-SYSTEM = """You are autonomo, the brain of a humanoid robot standing in a room. No human will answer questions.
-Carry out the instruction with your skills, one tool call per reply. Use look to see where things are; to look
-at or face something, turn_to it (look does not turn you).
-Each skill reports whether it worked, measured in the world: if one fails, try another way.
-Call finish when the instruction is carried out, or when it cannot be."""
 FRAME_EVERY = 5  # control steps per video frame: 10 frames per simulated second
 NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+))\s*(?:m|metres|meters|deg|degrees|°)?", re.IGNORECASE)
 # "ahead": the word of look and the skill reports, which the embedded model then gave push as a direction
 RELATIVE = {"forward": 0.0, "ahead": 0.0, "away": 0.0, "left": 90.0, "back": 180.0, "backward": 180.0, "right": -90.0}
 
 
-def _spec(name: str, description: str, **props: str) -> ToolSpec:
-    schema = {
-        "type": "object",
-        "properties": {k: {"type": "string", "description": d} for k, d in props.items()},
-        "required": list(props),
-    }
-    return ToolSpec(name, description, schema)
-
-
-SPECS = [
-    _spec("look", "Describe where you are and where every object is. It does not move or turn you."),
-    _spec("walk_to", "Walk to an object (stopping in front of it) or to a point.",
-          target="an object name, or x,y in metres"),
-    _spec("turn_to", "Turn on the spot to face (look at) an object, or a heading in degrees (0 = +x, "
-                     "counter-clockwise).",
-          target="an object name, or a heading in degrees"),
-    _spec("stop", "Stand still."),
-    _spec("reach", "Reach with one hand to an object or a point, standing where you are. An arm is about half a "
-                   "metre long: walk_to the object first.",
-          hand="left or right", target="an object name, or x,y,z in metres"),
-    _spec("push", "Push a movable object half a metre: walks behind it and pushes it along a direction with both "
-                  f"hands. Its top must be at least {PUSH_HEIGHT[0] + BELOW_TOP:.2f} m up.",
-          object="the object's name",
-          direction="forward, left, right or back (relative to you now), toward:OBJECT, or a heading in degrees"),
-    _spec(FINISH, "End the run: the instruction is carried out, or cannot be.", summary="what was done"),
-]  # fmt: skip
+SKILLS = ("look", "walk_to", "turn_to", "stop", "reach", "push", FINISH)
 
 
 class Recorder:
@@ -81,12 +52,20 @@ class Recorder:
 
 
 class RobotTools:
+    """The humanoid body. Its workspace holds only the recording; whether an instruction was carried out is judged
+    outside the run, from the simulator's state (bench/robot.py)."""
+
+    write_tools: frozenset[str] = frozenset()  # no check runs after a skill: there is none to run
+    # Only the calls that change nothing; a robot run is not resumed anyway (the simulation is not kept).
+    rerun_safe = frozenset({"look", FINISH})
+
     def __init__(self, scene: Scene, policy: WalkPolicy, workspace: Path, record: bool = True) -> None:
         self.workspace = workspace
-        self.protected: set[Path] = set()
         self.scene = scene
         self.recorder: Recorder | None = None
         self.robot = Humanoid(scene, policy)
+        top = {"min_top": f"{PUSH_HEIGHT[0] + BELOW_TOP:.2f}"}  # the lowest top the palms reach (skills.py)
+        self._specs = [tool(f"robot.tools.{name}", **(top if name == "push" else {})) for name in SKILLS]
         if record:
             self.recorder = Recorder(self.robot.env.model)
             self.robot.frame = self.recorder
@@ -96,14 +75,23 @@ class RobotTools:
         return f"robot:{self.scene.name}"
 
     @property
-    def specs(self) -> list[ToolSpec]:
-        return SPECS
+    def system_prompt(self) -> str:
+        return render("robot.system")
 
-    def rel(self, path: Path) -> str:
-        return str(path.relative_to(self.workspace)) or "."
+    @property
+    def specs(self) -> list[ToolSpec]:
+        return self._specs
+
+    def reset(self) -> Start:
+        return Start(render("robot.first_observation", look=self.robot.look().output))
+
+    def changed(self, baseline: dict[str, str]) -> list[str]:
+        return []  # the world changes, not files
+
+    def draftable(self) -> Draftable | None:
+        return None
 
     def test(self) -> TestReport:
-        """Whether an instruction was carried out is judged outside the run (from the simulator's state)."""
         return TestReport(None, True, None, "no check", "")
 
     def call(self, name: str, arguments: dict[str, Any]) -> Observation:

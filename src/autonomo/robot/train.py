@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import pickle
 import signal
 import time
@@ -21,13 +20,19 @@ from typing import Any
 
 import numpy as np
 
+from autonomo.errors import SetupError
+from autonomo.files import replacing
 from autonomo.robot.assets import require
 from autonomo.robot.env import ACTED, OBS_SIZE, TASK_VERSION
+from autonomo.robot.policy import Normaliser, actor_network, mlp
 from autonomo.robot.scene import Scene
 from autonomo.robot.vec import VecEnv
 
 KEEP = 3  # checkpoints kept
-POLICY = Path(__file__).parent / "policies" / "g1_walk.pt"  # the committed policy the skills load
+
+
+class CheckpointError(SetupError, ValueError):
+    """A checkpoint this run cannot go on from or start from."""
 
 
 @dataclass
@@ -58,21 +63,12 @@ class TrainConfig:
 
 
 def networks(torch: Any, config: TrainConfig) -> tuple[Any, Any]:
-    def mlp(out: int) -> Any:
-        layers, size = [], OBS_SIZE
-        for h in config.hidden:
-            layers += [torch.nn.Linear(size, h), torch.nn.ELU()]
-            size = h
-        return torch.nn.Sequential(*layers, torch.nn.Linear(size, out))
-
-    return mlp(ACTED), mlp(1)
+    """The actor (as policy.py runs it) and the critic."""
+    return actor_network(torch, config.hidden), mlp(torch, config.hidden, 1)
 
 
-class Normaliser:
+class RunningNormaliser(Normaliser):
     """Running mean and variance of observations (merged per batch), so inputs stay near unit scale."""
-
-    def __init__(self, size: int) -> None:
-        self.mean, self.var, self.count = np.zeros(size), np.ones(size), 1e-4
 
     def update(self, batch: np.ndarray) -> None:
         mean, var, n = batch.mean(0), batch.var(0), len(batch)
@@ -81,15 +77,6 @@ class Normaliser:
         self.mean = self.mean + delta * n / total
         self.var = (self.var * self.count + var * n + delta**2 * self.count * n / total) / total
         self.count = total
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        return np.clip((obs - self.mean) / np.sqrt(self.var + 1e-8), -5.0, 5.0).astype(np.float32)
-
-    def state(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count}
-
-    def load(self, state: dict[str, Any]) -> None:
-        self.mean, self.var, self.count = np.array(state["mean"]), np.array(state["var"]), state["count"]
 
 
 class Trainer:
@@ -107,7 +94,7 @@ class Trainer:
         params = [*self.actor.parameters(), *self.critic.parameters(), self.log_std]
         self.optimizer = torch.optim.Adam(params, lr=config.lr)
         self.lr = config.lr
-        self.normaliser = Normaliser(OBS_SIZE)
+        self.normaliser = RunningNormaliser(OBS_SIZE)
         self.iteration = 0
         self.global_step = 0
         self.started_from: str | None = None  # the checkpoint of another task this run began from, if any
@@ -155,7 +142,7 @@ class Trainer:
             return False
         state = self.torch.load(found[-1], map_location=self.device, weights_only=False)
         if state["digest"] != self.config.digest():
-            raise ValueError(f"{found[-1]} was made with another training config: {state['config']}")
+            raise CheckpointError(f"{found[-1]} was made with another training config: {state['config']}")
         self._load(state)
         self.torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
@@ -170,12 +157,13 @@ class Trainer:
         the step count, which stays the experience behind the policy. Only the network layout must match."""
         try:
             state = self.torch.load(path, map_location=self.device, weights_only=False)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-            raise ValueError(f"{path} is not a training checkpoint: {exc}") from None
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+            raise CheckpointError(f"{path} is not a training checkpoint: {exc}") from None
         if not isinstance(state, dict) or "critic" not in state:
-            raise ValueError(f"{path} is not a training checkpoint (a ckpt_*.pt; policy.pt holds only the actor)")
+            raise CheckpointError(f"{path} is not a training checkpoint (a ckpt_*.pt; policy.pt holds only the actor)")
         if state["config"]["hidden"] != self.config.hidden:
-            raise ValueError(f"{path} has hidden layers {state['config']['hidden']}, this run {self.config.hidden}")
+            hidden = state["config"]["hidden"]
+            raise CheckpointError(f"{path} has hidden layers {hidden}, this run {self.config.hidden}")
         self._load(state)
         self.started_from = str(path)
 
@@ -331,30 +319,7 @@ class Trainer:
                 "std": round(float(self.log_std.detach().exp().mean()), 4)}  # fmt: skip
 
 
-class WalkPolicy:
-    """The trained walking policy, for skills: observation in, action out, on the CPU."""
-
-    def __init__(self, path: Path) -> None:
-        self.torch = torch = require("torch")
-        if not path.is_file():
-            raise OSError(f"no walking policy at {path}: train one with autonomo robot-train, or pass --policy")
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        self.actor, _ = networks(torch, TrainConfig(hidden=state["hidden"]))
-        self.actor.load_state_dict(state["actor"])
-        self.actor.eval()
-        torch.set_num_threads(1)  # one observation at a time: threads only add overhead
-        self.normaliser = Normaliser(OBS_SIZE)
-        self.normaliser.load(state["normaliser"])
-        self.trained_steps = state["global_step"]
-        self.task: int | None = state.get("task")  # the task version it was trained on; saved since task 7
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        with self.torch.no_grad():
-            return self.actor(self.torch.as_tensor(self.normaliser(obs))).numpy()
-
-
 def atomic_save(torch: Any, state: dict[str, Any], path: Path) -> None:
     """A kill leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(state, tmp)

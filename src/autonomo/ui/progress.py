@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.status import Status
 from rich.table import Table
 
-from autonomo.events import Event, Ledger
+from autonomo.events import Event, Ledger, Outcome
 
 PREVIEW = 160
 
@@ -101,5 +101,5 @@ def summary_panel(event: Event) -> Panel:
         f"${totals['cost_usd']:.4f} · {totals['elapsed_seconds']:.1f}s wall · {totals['model_seconds']:.1f}s in model",
     )
     table.add_row("tools", f"{totals['tool_calls']} calls · {totals['tool_errors']} errors")
-    style = "green" if event["outcome"] == "completed" and event.get("tests_passed") else "red"
+    style = "green" if event["outcome"] == Outcome.COMPLETED and event.get("tests_passed") else "red"
     return Panel(table, title="run summary", border_style=style, expand=False)
