@@ -36,7 +36,8 @@ def test_every_reply_is_a_valid_tool_call(model, workspace):
     reply = model.complete(messages, tools)
     (call,) = reply.tool_calls
     assert call.error is None and call.name in {t.name for t in tools}
-    assert reply.usage.prompt_tokens == reply.usage.prompt_tokens_evaluated > 0
+    # The model is loaded once per process, so an earlier test may have left a common prefix in its cache.
+    assert 0 < reply.usage.prompt_tokens_evaluated <= reply.usage.prompt_tokens
     # The same conversation extended by one turn reuses the cached prefix.
     messages += [reply.to_message(), {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": "ok"}]
     again = model.complete(messages, tools)

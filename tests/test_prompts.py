@@ -43,3 +43,12 @@ def test_a_tool_table_becomes_a_tool_spec():
     assert spec.name == "edit" and list(spec.parameters["properties"]) == ["path", "old", "new"]
     assert spec.parameters["required"] == ["path", "old", "new"]
     assert "min_top" in prompts.variables("robot.tools.push.description")
+
+
+def test_the_public_api_names_what_it_exports():
+    import autonomo
+
+    assert set(autonomo.__all__) == set(autonomo._API)
+    for name in autonomo.__all__:
+        assert getattr(autonomo, name) is not None, name
+    assert autonomo.make_agent.__module__ == "autonomo.assembly"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from autonomo.agent.loop import REDRAFTS, Agent, Budget
 from autonomo.body import Body
@@ -44,8 +44,14 @@ class RunConfig(BaseModel):
 
     @classmethod
     def from_log(cls, started: dict) -> RunConfig:
-        """The config of the run whose ``run_started`` event this is (older logs hold a subset: defaults fill in)."""
-        return cls(**started["config"], budget=Budget(**started["budget"]))
+        """The config of the run whose ``run_started`` event this is (older logs hold a subset: defaults fill in).
+        A run started without its config (an engineer's or a benchmark attempt before RunConfig) cannot be."""
+        if not started.get("config"):
+            raise SetupError("the run's log holds no config to rebuild it from: it cannot be resumed")
+        try:
+            return cls(**started["config"], budget=Budget(**started["budget"]))
+        except ValidationError as exc:
+            raise SetupError(f"the run's logged config is not one this version can use: {exc}") from None
 
 
 def make_agent(
@@ -66,8 +72,9 @@ def make_agent(
     home = (home or (run_dir.parent.parent if run_dir else workspace / ".autonomo")).resolve()
     run_dir = run_dir or home / "runs" / new_run_id()
     if body is None:
-        # The log is read-only to tools, unless the workspace lies inside it (a company's worktrees do).
-        readonly = () if workspace.is_relative_to(home) else (home,)
+        # The logs are read-only to tools; where the workspace lies inside their home (a company's worktrees do),
+        # only this run's own.
+        readonly = (run_dir,) if workspace.is_relative_to(home) else (home,)
         box = Sandbox(workspace, kind=config.sandbox, timeout=config.command_timeout, readonly_paths=readonly,
                       pass_env=tuple(config.env))  # fmt: skip
         try:

@@ -484,6 +484,7 @@ def robot(
     video of what happened."""
     from autonomo.agent.loop import Budget
     from autonomo.assembly import RunConfig, make_agent
+    from autonomo.models import load_model
 
     problem = goal_problem(instruction)
     if problem:
@@ -494,10 +495,12 @@ def robot(
 
     room, walker = Scene.load(scene), WalkPolicy(policy or POLICY)
     config = RunConfig(model=model, budget=Budget(max_steps=max_steps))
+    brain = load_model(config.model)  # before the run's folder is made: a bad --model leaves nothing behind
     run_dir = out.resolve() / new_run_id()
     run_dir.mkdir(parents=True)
     tools = RobotTools(room, walker, run_dir)
-    agent = make_agent(config, run_dir, run_dir=run_dir / ".autonomo" / "runs" / run_dir.name, body=tools)
+    agent = make_agent(config, run_dir, run_dir=run_dir / ".autonomo" / "runs" / run_dir.name, model=brain,
+                       body=tools)  # fmt: skip
     try:
         conclude(agent.log, quiet, lambda: agent.run(instruction, config={"scene": scene, **config.logged()}))
     finally:

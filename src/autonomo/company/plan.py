@@ -38,7 +38,7 @@ class Check(BaseModel):
 
 def slug_id(value: object) -> object:
     """Ids name branches and folders, whatever the planner wrote; what is not a string fails validation."""
-    return slug(value) if isinstance(value, str) else value
+    return slug(value, limit=40) if isinstance(value, str) else value  # the id pattern allows 40 characters
 
 
 class WorkItem(BaseModel):

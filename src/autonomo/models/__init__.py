@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autonomo.models.base import (
     ContextOverflow,
@@ -17,8 +19,11 @@ from autonomo.models.base import (
     call_seed,
 )
 
+if TYPE_CHECKING:
+    from autonomo.models.local import LlamaCppModel
+
 DEFAULT_MODEL = "local"
-_loaded: dict[Path, Model] = {}  # in-process models, loaded once per process and shared by every agent in it
+_loaded: dict[Path, LlamaCppModel] = {}  # in-process models, loaded once per process and shared by every agent in it
 _loading = threading.Lock()
 
 
@@ -33,6 +38,13 @@ def gguf_file(spec: str) -> Path | None:
     return None
 
 
+def _unload() -> None:
+    """Frees the loaded models while the interpreter still works: freed later, at shutdown, llama.cpp's bindings
+    are already gone and each model prints a TypeError traceback (seen after every test run that loaded one)."""
+    while _loaded:
+        _loaded.popitem()[1].close()
+
+
 def load_model(spec: str = DEFAULT_MODEL, api_base: str | None = None) -> Model:
     """``local`` (the embedded model), ``gguf:PATH``, ``scripted:PATH`` or ``PROVIDER/MODEL`` via litellm.
     A GGUF is loaded once per process: every agent, engineer, reviewer and planner in it shares that one (a
@@ -45,6 +57,8 @@ def load_model(spec: str = DEFAULT_MODEL, api_base: str | None = None) -> Model:
             key = path.resolve()
             if key not in _loaded:
                 name = "local:qwen2.5-coder-1.5b-instruct-q4_k_m" if spec == "local" else None
+                if not _loaded:
+                    atexit.register(_unload)
                 _loaded[key] = LlamaCppModel(path, name=name)
             return _loaded[key]
     if spec.startswith("scripted:"):

@@ -72,7 +72,10 @@ class LlamaCppModel:
         self.max_tokens = max_tokens
         self._lock = threading.Lock()
         self._calls = 0
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
+        try:
+            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
+        except ValueError as exc:  # llama.cpp's word for a file that is not a GGUF it can load
+            raise ModelSpecError(f"cannot load {path}: {exc}") from None
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ModelSpecError(f"{path} has no chat template in its metadata")
@@ -83,6 +86,11 @@ class LlamaCppModel:
             bos_token=vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else "",
         )
         self._grammars: dict[str, Any] = {}
+
+    def close(self) -> None:
+        """Frees llama.cpp's memory now (load_model does it at exit)."""
+        with self._lock:
+            self.llm.close()
 
     def _grammar(self, tools: Sequence[ToolSpec]) -> Any:
         from llama_cpp import LlamaGrammar

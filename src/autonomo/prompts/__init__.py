@@ -21,7 +21,7 @@ from autonomo.models.base import ToolSpec
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
-class PromptError(KeyError):
+class PromptError(Exception):
     """A prompt that does not exist, or a render with the wrong variables: a bug in the caller."""
 
 

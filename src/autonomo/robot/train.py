@@ -87,7 +87,10 @@ class Trainer:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.type == "cpu":
             torch.set_num_threads(1)  # small networks: more threads only fight the simulation for the cores
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SetupError(f"cannot write checkpoints to {out}: {exc}") from None
         torch.manual_seed(config.seed)
         self.actor, self.critic = (n.to(self.device) for n in networks(torch, config))
         self.log_std = torch.nn.Parameter(torch.full((ACTED,), math.log(config.init_std), device=self.device))
