@@ -201,7 +201,7 @@ def test_each_write_shows_the_tests_now(workspace):
     )
     outputs = [o["output"] for o in of_type(events, "observation")]
     assert "Tests now: failed" in outputs[0] and "Tests now: failed: 1 failed" in outputs[1]
-    assert "Tests now: passed: 1 passed in" in outputs[2] and "Call finish" in outputs[2]
+    assert "Tests now: passed: 1 passed. Call finish" in outputs[2]  # no run time: clock noise, not news
     assert result.outcome == "completed"
 
 

@@ -116,3 +116,35 @@ def test_one_model_serves_threads_one_call_at_a_time(model):
     finally:
         del model.llm.create_completion
     assert most == 1 and len(replies) == 3 and all(replies)
+
+
+def test_the_same_seeds_give_the_same_run_on_a_loaded_machine(model, tmp_path):
+    """Budgets are steps and tokens and the model sees no clock (pytest's run time is cut from test output), so an
+    attempt samples the same replies with the machine busy as idle: a benchmark's solve rate does not depend on
+    load."""
+    import subprocess
+    import sys
+
+    def attempt(name: str) -> list[str]:
+        workspace = tmp_path / name
+        workspace.mkdir()
+        (workspace / "leap.py").write_text("def is_leap(year):\n    pass\n")
+        (workspace / "leap_test.py").write_text(
+            # A test no code can pass, so the draft fails and the redraft is shown how.
+            "from leap import is_leap\n\n\ndef test_leap():\n    assert is_leap(2000) != is_leap(2000)\n"
+        )
+        model.complete([{"role": "user", "content": "Say hi."}], max_tokens=4)  # the same cache to start from
+        config = RunConfig(sandbox=sandbox_kind(), protect=["leap_test.py"], temperature=0.7, seed=5,
+                           budget=Budget(max_steps=2))  # fmt: skip
+        agent = make_agent(config, workspace, model=model)
+        agent.run("Write is_leap(year) in leap.py: the Gregorian leap year rule.")
+        return [e.get("text", e.get("error")) for e in of_type(list(read_events(agent.log.path)), "model_call")]
+
+    idle = attempt("idle")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        busy = attempt("busy")
+    finally:
+        for burner in burners:
+            burner.kill()
+    assert len(idle) == 2 and busy == idle

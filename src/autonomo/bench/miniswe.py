@@ -130,7 +130,7 @@ def run_miniswe(
     autonomo's sandbox, so that both agents' commands run in the same sandbox (without them: unconfined).
     ``trajectory``: where mini-swe-agent writes its trajectory (every message), kept to read why a run ended.
     ``timeout``: wall-clock seconds for the whole run; no default, so every caller states its limit (the bench's
-    ATTEMPT_SECONDS, the same for every system).
+    PEER_SECONDS).
 
     Returns outcome (mini-swe-agent's exit status, or "error: ..."), steps (model calls), the prompt and completion
     tokens summed over every model call as the server reported them, and wall-clock seconds.

@@ -26,7 +26,13 @@ from autonomo.models import Model, ModelError, call_seed
 AUTONOMO, ONESHOT, MINISWE = "autonomo", "oneshot", "mini-swe-agent"
 SYSTEMS = (AUTONOMO, ONESHOT, MINISWE)
 RETRY_TEMPERATURE = 0.7  # attempts after the first sample, so that they differ
-ATTEMPT_SECONDS = 300.0  # per attempt, for every system: a stuck run must not eat the benchmark
+# An autonomo attempt's limits are steps and tokens, never seconds, so a solve rate does not depend on how loaded the
+# machine is. In the recorded run (5ccb275) the 300 s limit attempts had then stopped 102 of the 209 attempts that
+# ended on a budget (before their 15 model calls), after 6,839 to 62,518 tokens; the 40 verified attempts used
+# 32,860 tokens at most, so this limit cuts none of them.
+ATTEMPT_TOKENS = 40_000
+# mini-swe-agent takes no token limit, only its step limit and this wall-clock guard (it was every system's limit).
+PEER_SECONDS = 300.0
 
 
 @dataclass
@@ -123,7 +129,7 @@ class Bench:
             protect=list(task.protected),
             temperature=temperature,
             seed=n,
-            budget=Budget(max_steps=self.config.max_steps, seconds=ATTEMPT_SECONDS),
+            budget=Budget(max_steps=self.config.max_steps, tokens=ATTEMPT_TOKENS),
         )
         result = make_agent(config, workspace, model=self.model).run(task.goal, config=config.logged())
         t = result.totals
@@ -178,7 +184,7 @@ class Bench:
         options = box.bwrap_options() if box.kind == "bwrap" else None
         r = run_miniswe(task.goal, workspace, server.api_base, server.model_name, self.config.max_steps,
                         trajectory=workspace.with_name(f"{workspace.name}-trajectory.json"),
-                        bwrap_options=options, command_timeout=60, timeout=ATTEMPT_SECONDS)  # fmt: skip
+                        bwrap_options=options, command_timeout=60, timeout=PEER_SECONDS)  # fmt: skip
         return Attempt(
             attempt=n,
             temperature=0.0,

@@ -31,6 +31,18 @@ class ToolFailure(Exception):
     """A tool could not do what was asked; the message goes back to the model as an error observation."""
 
 
+# The duration pytest ends its summary line with ("2 failed, 24 passed in 0.04s"): clock noise in what the model
+# reads. Left in, two runs with the same seeds parted ways on it (Exercism's bob: "in 0.04s" against "in 0.03s"
+# in a redraft's failure note sampled a different draft), so a run's outcome depended on the machine's load.
+DURATION = re.compile(r"(\b(?:passed|failed|errors?|skipped|xfailed|xpassed|warnings?|deselected|no tests ran)\b.*?)"
+                      r" in \d+(?:\.\d+)?s(?: \(\d+:\d\d:\d\d\))?")  # fmt: skip
+
+
+def timeless(output: str) -> str:
+    """pytest output without its run time."""
+    return DURATION.sub(r"\1", output)
+
+
 def pytest_summary(output: str) -> str:
     """The closing line of a pytest run, e.g. '3 passed, 1 failed in 0.12s'."""
     for line in reversed(output.strip().splitlines()):
@@ -195,5 +207,7 @@ class ComputerTools:
         if command is None:
             return TestReport(None, True, None, "no tests found", "")
         result = self.sandbox.run(command)
-        summary = pytest_summary(result.output) if command.startswith(PYTEST) else f"exit {result.exit_code}"
-        return TestReport(command, result.ok, result.exit_code, summary, result.output)
+        if not command.startswith(PYTEST):
+            return TestReport(command, result.ok, result.exit_code, f"exit {result.exit_code}", result.output)
+        output = timeless(result.output)
+        return TestReport(command, result.ok, result.exit_code, pytest_summary(output), output)
