@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +267,7 @@ class Agent:
         raises ModelError."""
         self.step += 1
         redact = self.log.redact  # this prompt is not folded from the (redacted) log: redact it here
-        seen = Draftable({n: redact(t) for n, t in draftable.files.items()}, draftable.editable, draftable.write_tool)
+        seen = replace(draftable, files={n: redact(t) for n, t in draftable.files.items()})
         reply = self._complete(draft_messages(redact(goal), seen, note), hot, stop=stop_sequences(draftable))
         calls = [
             parse_arguments(

@@ -68,8 +68,7 @@ class ComputerTools:
         self.test_command = test_command
         self.protected = {self.resolve(p) for p in protected}
         sandbox.readonly_paths += tuple(sorted(self.protected))
-        self._shown: dict[str, str] = {}
-        self._fits = False
+        self._draftable: Draftable | None = None  # set by reset()
         handlers: dict[str, Callable[[dict[str, Any]], Observation]] = {
             "shell": self.shell,
             "view": self.view,
@@ -86,19 +85,19 @@ class ComputerTools:
 
     def reset(self) -> Start:
         before = snapshot(self.workspace)
-        self._shown = shown_files(self.workspace, before)
-        self._fits = len(self._shown) == len(before)
-        return Start(render("computer.first_observation", listing=listing(before, self._shown)), before)
+        shown = shown_files(self.workspace, before)
+        # A draft must see the whole workspace: only when every file is shown.
+        protected = sorted(self.rel(p) for p in self.protected)
+        fits = len(shown) == len(before)
+        self._draftable = Draftable(shown, editable_files(list(shown), protected), "create") if fits else None
+        return Start(render("computer.first_observation", listing=listing(before, shown)), before)
 
     def changed(self, baseline: dict[str, str]) -> list[str]:
         return changed_files(baseline, snapshot(self.workspace))
 
     def draftable(self) -> Draftable | None:
-        """The files shown at the start, when that is all of them: a draft must see the whole workspace."""
-        if not self._fits:
-            return None
-        protected = sorted(self.rel(p) for p in self.protected)
-        return Draftable(dict(self._shown), editable_files(list(self._shown), protected), "create")
+        """The files shown at the start, when that is all of them."""
+        return self._draftable
 
     @property
     def kind(self) -> str:

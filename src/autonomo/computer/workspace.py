@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from autonomo.prompts import render
@@ -15,8 +16,11 @@ SHOWN_CHARS = 16_000  # file contents put in the first message
 SHOWN_FILES = 50
 
 
-def files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and not SKIP_DIRS.intersection(p.relative_to(root).parts)]
+def files(root: Path, pattern: str = "*") -> Iterator[Path]:
+    """The workspace's own files matching ``pattern``, lazily (a check can stop at the first)."""
+    for path in root.rglob(pattern):
+        if path.is_file() and not SKIP_DIRS.intersection(path.relative_to(root).parts):
+            yield path
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -29,7 +33,8 @@ def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 def has_python_tests(root: Path) -> bool:
-    return any(TEST_FILE.match(p.name) for p in files(root))
+    """Asked before every test run (after every write): stops at the first test file."""
+    return any(TEST_FILE.match(p.name) for p in files(root, "*.py"))
 
 
 def shown_files(root: Path, names: dict[str, str], budget: int = SHOWN_CHARS) -> dict[str, str]:
