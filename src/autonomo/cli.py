@@ -376,7 +376,7 @@ def show(
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Argument(help="exercism | humaneval")],
+    suite: Annotated[str, typer.Argument(help="exercism | humaneval | inference")],
     tasks: Annotated[Path | None, typer.Option(help="task JSONL (default: ../shared/benchmarks/...)")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="run only the first N tasks")] = None,
     attempts: Annotated[int, typer.Option(min=1, help="independent autonomo attempts per task")] = 1,
@@ -386,10 +386,17 @@ def bench(
     skip_autonomo: Annotated[bool, typer.Option(help="run only the peers")] = False,
     out: Annotated[Path | None, typer.Option(help="results folder (default bench-results/SUITE-MODEL)")] = None,
     sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
+    sequences: Annotated[str, typer.Option(help="inference: concurrent sequences to measure")] = "1,2,4,8",
+    max_tokens: Annotated[int, typer.Option(min=1, help="inference: tokens each sequence generates")] = 128,
+    draft: Annotated[str, typer.Option(help="inference: prompt-lookup draft lengths to measure (0: none)")] = "0",
+    workload: Annotated[str, typer.Option(help="inference: write | rewrite, comma-separated")] = "write,rewrite",
 ) -> None:
-    """Run a benchmark suite; rerunning the same command resumes where it stopped."""
+    """Run a benchmark suite; rerunning the same command resumes where it stopped (inference: measure the engine)."""
     import contextlib
     import signal
+
+    if suite == "inference":
+        return bench_inference(model, sequences, max_tokens, draft, workload, out)
 
     from autonomo.bench.report import write_reports
     from autonomo.bench.runner import AUTONOMO, MINISWE, SYSTEMS, Bench, BenchConfig
@@ -431,6 +438,38 @@ def bench(
     finally:
         signal.signal(signal.SIGTERM, previous)
     console.print(f"report: {out / 'report.md'}")
+
+
+def bench_inference(model: str, sequences: str, max_tokens: int, draft: str, workload: str, out: Path | None) -> None:
+    import json
+
+    from autonomo.bench import inference
+    from autonomo.bench.runner import source_commit
+    from autonomo.models import gguf_file
+
+    gguf = gguf_file(model)
+    if gguf is None:
+        raise fail("bench inference measures a local GGUF model: use --model local or gguf:PATH")
+    try:
+        counts = [int(n) for n in sequences.split(",") if n.strip()]
+        drafts = [int(n) for n in draft.split(",") if n.strip()]
+    except ValueError:
+        raise fail("--sequences and --draft take comma-separated integers") from None
+    workloads = [w.strip() for w in workload.split(",") if w.strip()]
+    if not counts or min(counts) < 1 or any(d < 0 for d in drafts) or not set(workloads) <= {"write", "rewrite"}:
+        raise fail("--sequences needs counts >= 1, --draft lengths >= 0, --workload write and/or rewrite")
+    out = out or Path("benchmarks") / f"inference-{source_commit()}"
+    out.mkdir(parents=True, exist_ok=True)
+    keys = ("workload", "grammar", "draft", "sequences", "aggregate_tokens_per_s", "per_sequence_tokens_per_s",
+            "prompt_tokens", "prompt_tokens_evaluated_per_round", "seconds")  # fmt: skip
+
+    def record(row: dict) -> None:
+        with open(out / "report.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        Console().print(" ".join(f"{k}={row[k]}" for k in keys), highlight=False)
+
+    inference.run(gguf, counts, max_tokens, drafts or [0], workloads, record)
+    Console().print(f"report: {out / 'report.jsonl'}")
 
 
 @app.command("robot-train")

