@@ -212,3 +212,32 @@ def test_mini_swe_agent_runs_unattended_and_its_counts_and_trajectory_come_back(
     assert FakeOpenAI.requests[0]["max_tokens"] == 1024  # the harness's cap reached the server
     messages = json.loads(trajectory.read_text())["messages"]
     assert "Write solution.py." in messages[1]["content"]
+
+
+def test_attempts_run_in_waves_of_parallel_and_stop_after_the_wave_that_verified(tmp_path, monkeypatch):
+    """K attempts at once let the local engine decode them together; a wave's attempts are all recorded, in order."""
+    import threading
+    import time
+
+    from autonomo.bench.runner import Attempt
+
+    config = BenchConfig(out=tmp_path / "out", model_spec="scripted", attempts=5, parallel=2)
+    bench = Bench(config, ScriptedModel([]), log=lambda _: None)
+    running, most = 0, 0
+    guard = threading.Lock()
+
+    def attempt(system, task, n):
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)  # long enough for a wave's two threads to overlap
+        with guard:
+            running -= 1
+        return Attempt(attempt=n, temperature=0.0, seed=n, outcome="completed", verified=n == 2)
+
+    monkeypatch.setattr(bench, "_attempt", attempt)
+    attempts = bench.run_task("autonomo", None, [], 5)
+    assert [a.attempt for a in attempts] == [0, 1, 2, 3] and most == 2
+    monkeypatch.setattr(bench.config, "parallel", 1)
+    assert [a.attempt for a in bench.run_task("autonomo", None, [], 5)] == [0, 1, 2]  # one by one, as before

@@ -380,6 +380,7 @@ def bench(
     tasks: Annotated[Path | None, typer.Option(help="task JSONL (default: ../shared/benchmarks/...)")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="run only the first N tasks")] = None,
     attempts: Annotated[int, typer.Option(min=1, help="independent autonomo attempts per task")] = 1,
+    parallel: Annotated[int, typer.Option(min=1, help="autonomo attempts run at once (decoded together)")] = 1,
     model: Annotated[str, typer.Option(help="local | gguf:PATH | PROVIDER/MODEL")] = "local",
     max_steps: Annotated[int, typer.Option(min=1)] = 15,
     peer: Annotated[list[str] | None, typer.Option(help="also run: oneshot | mini-swe-agent (repeatable)")] = None,
@@ -411,7 +412,8 @@ def bench(
     task_list = load_tasks(suite, tasks, limit)
     agent_model = load_model(model)
     out = (out or Path("bench-results") / f"{suite}-{slug(model)}").resolve()
-    config = BenchConfig(out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox)
+    config = BenchConfig(out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox,
+                         parallel=parallel)  # fmt: skip
     console = Console()
     # A SIGTERM (a job runner stopping us) unwinds like Ctrl-C: the llama.cpp server is stopped, not orphaned.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)

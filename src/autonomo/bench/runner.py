@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class BenchConfig:
     max_steps: int = 15
     attempts: int = 1
     sandbox: str = "bwrap"
+    parallel: int = 1  # autonomo attempts run at once: the local engine decodes them together
 
 
 @dataclass
@@ -104,22 +106,27 @@ class Bench:
         write_atomic(self.report_path, "".join(json.dumps(r) + "\n" for r in self.rows.values()))
 
     def run_task(self, system: str, task: Task, before: list[Attempt], k: int) -> list[Attempt]:
+        """Attempts in waves of ``parallel`` until one is verified or k have run. A wave's attempts all finish and
+        are all recorded (their tokens were spent); the first verified one wins, as in order."""
         attempts = list(before)
-        for n in range(len(before), k):
-            temperature = 0.0 if n == 0 else RETRY_TEMPERATURE
-            workspace = self.config.out / "work" / system / slug(task.id) / f"a{n}"
-            if workspace.exists():  # a half-done attempt from an interrupted run starts over
-                shutil.rmtree(workspace)
-            task.prepare(workspace)
-            attempt = getattr(self, f"_run_{system.replace('-', '_')}")(task, workspace, n, temperature)
-            if attempt.outcome == Outcome.INTERRUPTED:  # the agent caught a Ctrl-C: no row; a rerun redoes it
-                raise KeyboardInterrupt
-            score = task.score(workspace, workspace.with_name(f"a{n}-score"), sandbox=self.config.sandbox)
-            attempt.passed, attempt.score = score.passed, score.summary
-            attempts.append(attempt)
-            if attempt.verified:
-                break
+        wave = self.config.parallel if system == AUTONOMO else 1
+        while len(attempts) < k and not any(a.verified for a in attempts):
+            numbers = range(len(attempts), min(k, len(attempts) + wave))
+            attempts += concurrently([functools.partial(self._attempt, system, task, n) for n in numbers])
         return attempts
+
+    def _attempt(self, system: str, task: Task, n: int) -> Attempt:
+        temperature = 0.0 if n == 0 else RETRY_TEMPERATURE
+        workspace = self.config.out / "work" / system / slug(task.id) / f"a{n}"
+        if workspace.exists():  # a half-done attempt from an interrupted run starts over
+            shutil.rmtree(workspace)
+        task.prepare(workspace)
+        attempt = getattr(self, f"_run_{system.replace('-', '_')}")(task, workspace, n, temperature)
+        if attempt.outcome == Outcome.INTERRUPTED:  # the agent caught a Ctrl-C: no row; a rerun redoes it
+            raise KeyboardInterrupt
+        score = task.score(workspace, workspace.with_name(f"a{n}-score"), sandbox=self.config.sandbox)
+        attempt.passed, attempt.score = score.passed, score.summary
+        return attempt
 
     def _run_autonomo(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
         config = RunConfig(
@@ -198,6 +205,30 @@ class Bench:
             completion_tokens=r["completion_tokens"],
             seconds=r["seconds"],
         )
+
+
+def concurrently(work: list[Callable[[], Attempt]]) -> list[Attempt]:
+    """Runs each in a thread of its own and returns their results in order; the first failure is raised. The threads
+    are daemons, so a Ctrl-C stops the bench at once instead of waiting for attempts that will not be recorded."""
+    if len(work) == 1:
+        return [work[0]()]
+    results: list[Attempt | BaseException | None] = [None] * len(work)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = work[i]()
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(work))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return [r for r in results if isinstance(r, Attempt)]
 
 
 @functools.cache
