@@ -447,6 +447,7 @@ def bench_inference(model: str, sequences: str, max_tokens: int, draft: str, wor
 
     from autonomo.bench import inference
     from autonomo.bench.runner import source_commit
+    from autonomo.files import write_atomic
     from autonomo.models import gguf_file
 
     gguf = gguf_file(model)
@@ -471,7 +472,9 @@ def bench_inference(model: str, sequences: str, max_tokens: int, draft: str, wor
         Console().print(" ".join(f"{k}={row[k]}" for k in keys), highlight=False)
 
     inference.run(gguf, counts, max_tokens, drafts or [0], workloads, record)
-    Console().print(f"report: {out / 'report.jsonl'}")
+    with open(out / "report.jsonl", encoding="utf-8") as f:
+        write_atomic(out / "report.md", inference.markdown([json.loads(line) for line in f if line.strip()]))
+    Console().print(f"report: {out / 'report.md'}")
 
 
 @app.command("robot-train")

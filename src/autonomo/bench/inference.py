@@ -136,3 +136,31 @@ def run(
         finally:
             model.close()
     return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The report's table: one line per round, with its gain over one sequence of the same kind."""
+    alone = {(r["workload"], r["grammar"], r["draft"]): r for r in rows if r["sequences"] == 1}
+    lines = [
+        "| workload | grammar | draft | sequences | tokens/s, all | tokens/s, each | vs 1 sequence | round s "
+        "| round s vs 1 | prompt tokens evaluated / prompt | drafts accepted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        one = alone.get((r["workload"], r["grammar"], r["draft"]))
+        gain = f"{r['aggregate_tokens_per_s'] / one['aggregate_tokens_per_s']:.2f}x" if one else ""
+        wall = f"{r['seconds'] / one['seconds']:.2f}x" if one else ""
+        drafts = f"{r['accepted']}/{r['drafted']}" if r["drafted"] else ""
+        lines.append(
+            f"| {r['workload']} | {'yes' if r['grammar'] else 'no'} | {r['draft']} | {r['sequences']} "
+            f"| {r['aggregate_tokens_per_s']} | {r['per_sequence_tokens_per_s']} | {gain} | {r['seconds']} | {wall} "
+            f"| {r['prompt_tokens_evaluated_per_round']} / {r['prompt_tokens']} | {drafts} |"
+        )
+    first = rows[0] if rows else {}
+    return "\n".join(lines) + (
+        f"\n\nMemory read bandwidth {first.get('bandwidth_gb_s_1_thread')} GB/s on 1 thread, "
+        f"{first.get('bandwidth_gb_s_2_threads')} GB/s on 2; {first.get('weights_gb')} GB of weights read per "
+        f"step: at most {first.get('bound_tokens_per_s_one_sequence')} tokens/s for one sequence.\n"
+        if rows
+        else "\n"
+    )

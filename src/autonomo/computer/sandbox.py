@@ -259,30 +259,33 @@ class Sandbox:
         timeout = self.timeout if timeout is None else timeout
         start = time.monotonic()
         cgroup = Cgroup.create(self.limits)
-        proc = subprocess.Popen(
-            self._limited(self._argv(command), cgroup),
-            cwd=self.workspace,
-            env=self._env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        output = OutputTail(proc.stdout, keep=self.output_limit * 4)
+        proc: subprocess.Popen[bytes] | None = None
         timed_out = False
-        try:
+        try:  # from the spawn on, so that a Ctrl-C landing anywhere after it still takes the command down
+            proc = subprocess.Popen(
+                self._limited(self._argv(command), cgroup),
+                cwd=self.workspace,
+                env=self._env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            output = OutputTail(proc.stdout, keep=self.output_limit * 4)
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
             # Whatever the command left running goes with it.
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if proc is not None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             if cgroup is not None:
                 cgroup.kill()
-            proc.wait()
+            if proc is not None:
+                proc.wait()
             if cgroup is not None:
                 cgroup.remove()
         text = truncate(output.text(), self.output_limit)
