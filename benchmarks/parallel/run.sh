@@ -8,3 +8,8 @@ here=$(dirname "$0")
 .venv/bin/autonomo bench exercism --limit 12 --attempts 4 --parallel 4 --out bench-results/parallel-k4
 cp bench-results/parallel-k1/report.jsonl "$here/k1.jsonl"
 cp bench-results/parallel-k4/report.jsonl "$here/k4-parallel4.jsonl"
+# how much the model calls of the unsolved tasks' attempts overlapped (from the attempts' event logs)
+for t in bob isbn-verifier; do for k in k1 k4; do
+  echo -n "$t $k "
+  python3 "$here/overlap.py" bench-results/parallel-$k/work/autonomo/exercism-$t/a*/.autonomo/runs/*/events.jsonl
+done; done > "$here/overlap.txt"
