@@ -108,7 +108,11 @@ def test_ctrl_c_stops_the_run_and_the_log_keeps_it(workspace, tmp_path):
             ]
         )
     )
-    cli = [sys.executable, "-c", "from autonomo.cli import app; app()"]
+    # The CLI as a terminal starts it, with Ctrl-C heard: a shell starts a background job (as `.ci/run` or
+    # `scripts/test &` run pytest) with SIGINT ignored, its children inherit that, and Python then installs no
+    # KeyboardInterrupt handler (the cause of this test hanging in every backgrounded full run, 2026-12-02).
+    heard = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    cli = [sys.executable, "-c", heard + "from autonomo.cli import app; app()"]
     args = ["run", "go", "-w", str(workspace), "--model", f"scripted:{script}", "--sandbox", sandbox_kind()]
     proc = subprocess.Popen(cli + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
 from rich.panel import Panel
-from rich.spinner import Spinner
+from rich.status import Status
 from rich.table import Table
 
 from autonomo.events import Event, Ledger, Outcome
@@ -27,12 +26,8 @@ class ProgressView:
         self.console = console or Console()
         self.ledger = Ledger()
         self.step = 0
-        # Redrawn on each event, with no refresh thread: a Ctrl-C landing while rich holds its lock (inside a print)
-        # can leave that thread waiting on the lock and close() joining it forever. The suspected cause of the CLI
-        # hanging after SIGINT in two full-suite runs of tests/test_cli.py's Ctrl-C test (never in 80 tries alone).
-        self.status: Live | None = None
-        if live:
-            self.status = Live(Spinner("dots", "starting"), console=self.console, auto_refresh=False, transient=True)
+        self.status: Status | None = self.console.status("starting") if live else None
+        if self.status:
             self.status.start()
 
     def _totals(self) -> str:
@@ -77,7 +72,7 @@ class ProgressView:
             self.close()
             c.print(summary_panel(event))
         if self.status:
-            self.status.update(Spinner("dots", self._totals()), refresh=True)
+            self.status.update(self._totals())
 
     def close(self) -> None:
         if self.status:
