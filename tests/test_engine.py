@@ -66,7 +66,8 @@ def test_batched_greedy_decoding_equals_unbatched_but_for_float_noise(model):
 
 def test_k_samples_of_one_prompt_evaluate_it_once(model):
     model.engine.clear()
-    messages = [{"role": "user", "content": PROMPTS[0] + " Explain each step."}]
+    # K samples sent at once, in whatever order the threads reach the engine
+    messages = [{"role": "user", "content": PROMPTS[0] + " Explain each step, then give two examples of its use."}]
     replies: list = []
     lock = threading.Lock()
 

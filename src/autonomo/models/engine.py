@@ -238,10 +238,11 @@ class Engine:
                 continue
             # what is cached now, in any slot (a busy slot's stream can be copied too)
             source, cached = max(((s, _common(s.kv, request.tokens)) for s in self.slots), key=lambda x: x[1])
-            # a sibling still evaluating the same prompt will hold it soon: wait for it rather than pay for it twice
+            # A sibling still evaluating the same prompt will hold it soon: wait for it rather than pay for it twice.
+            # Waiting costs nothing here: prompt tokens cost the same evaluated together or one after the other.
             soon = max((_common(s.request.tokens, request.tokens) for s in self.slots if s.request and s.pending
                         and len(s.kv) < len(s.request.tokens)), default=0)  # fmt: skip
-            if soon > cached + 64:
+            if soon > cached + 16:
                 waiting.append(request)
                 continue
             own = max(free, key=lambda s: (_common(s.kv, request.tokens), -s.used))
