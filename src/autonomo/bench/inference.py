@@ -8,6 +8,7 @@ which prompt-lookup drafts exploit). With ``grammar`` the reply is a tool call u
 
 from __future__ import annotations
 
+import os
 import platform
 import threading
 import time
@@ -104,7 +105,7 @@ def run(
     base = {
         "commit": source_commit(),
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
+        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
         "bandwidth_gb_s_1_thread": bw[1],
         "bandwidth_gb_s_2_threads": bw[2],
         "weights_gb": round(weights / 1e9, 3),

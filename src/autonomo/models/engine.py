@@ -132,8 +132,6 @@ class Engine:
         self.broken: BaseException | None = None
         self.steps = 0
         self.most_in_step = 0  # the most sequences one decode step has served (tests read it)
-        self._cand = np.zeros(self.n_vocab, dtype=TOKEN_DATA)
-        self._cand["id"] = np.arange(self.n_vocab, dtype=np.int32)
         self._thread = threading.Thread(target=self._serve, name="autonomo-engine", daemon=True)
         self._thread.start()
 
@@ -237,7 +235,9 @@ class Engine:
                 waiting.append(request)
                 continue
             # what is cached now, in any slot (a busy slot's stream can be copied too)
-            source, cached = max(((s, _common(s.kv, request.tokens)) for s in self.slots), key=lambda x: x[1])
+            common = {s.seq: _common(s.kv, request.tokens) for s in self.slots}
+            source = max(self.slots, key=lambda s: common[s.seq])
+            cached = common[source.seq]
             # A sibling still evaluating the same prompt will hold it soon: wait for it rather than pay for it twice.
             # Waiting costs nothing here: prompt tokens cost the same evaluated together or one after the other.
             soon = max((_common(s.request.tokens, request.tokens) for s in self.slots if s.request and s.pending
@@ -245,12 +245,12 @@ class Engine:
             if soon > cached + 16:
                 waiting.append(request)
                 continue
-            own = max(free, key=lambda s: (_common(s.kv, request.tokens), -s.used))
-            if source is not own and cached > _common(own.kv, request.tokens):
+            own = max(free, key=lambda s: (common[s.seq], -s.used))
+            if cached > common[own.seq]:
                 self.L.llama_memory_seq_rm(self.memory, own.seq, -1, -1)
                 self.L.llama_memory_seq_cp(self.memory, source.seq, own.seq, -1, -1)  # a whole stream: all it can
                 own.kv = list(source.kv)
-            keep = min(_common(own.kv, request.tokens), len(request.tokens) - 1)  # the last token gives the logits
+            keep = min(cached, len(request.tokens) - 1)  # the last token gives the logits
             self.L.llama_memory_seq_rm(self.memory, own.seq, keep, -1)
             own.kv = own.kv[:keep]
             own.request, own.pending, own.text = request, request.tokens[keep:], b""
@@ -267,6 +267,7 @@ class Engine:
     def _step(self) -> None:
         L, batch = self.L, self.batch
         entries: list[tuple[_Slot, int, bool]] = []  # (slot, token, wants logits)
+        fed: dict[_Slot, list[int]] = {}  # what each slot puts into this step
         room = self.n_batch
         # decoding sequences first (one token each, plus drafts), then prompt chunks in the room left
         busy = sorted((s for s in self.slots if s.request and s.pending),
@@ -275,7 +276,7 @@ class Engine:
             if room <= 0:
                 break
             prompt = len(slot.kv) < len(slot.request.tokens)
-            take = slot.pending[:room]
+            take = fed[slot] = slot.pending[:room]
             for i, token in enumerate(take):
                 last = i == len(take) - 1
                 entries.append((slot, token, (not prompt) or (last and len(take) == len(slot.pending))))
@@ -283,33 +284,32 @@ class Engine:
         if not entries:
             return
         batch.n_tokens = len(entries)
-        position = {s.seq: len(s.kv) for s in busy}
+        position = {slot: len(slot.kv) for slot in fed}
         for i, (slot, token, logits) in enumerate(entries):
             batch.token[i] = token
-            batch.pos[i] = position[slot.seq]
-            position[slot.seq] += 1
+            batch.pos[i] = position[slot]
+            position[slot] += 1
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = slot.seq
             batch.logits[i] = logits
         status = L.llama_decode(self.ctx, batch)
         self.steps += 1
-        self.most_in_step = max(self.most_in_step, len({s.seq for s, _, _ in entries}))
+        self.most_in_step = max(self.most_in_step, len(fed))
         if status != 0:
-            for slot in {s.seq: s for s, _, _ in entries}.values():
+            for slot in fed:
                 L.llama_memory_seq_rm(self.memory, slot.seq, len(slot.kv), -1)
                 self._finish(slot, error=ModelError(f"llama_decode failed with status {status}"))
             return
-        # what each slot evaluated, and the batch rows of its logits
-        rows: dict[int, list[int]] = {}
-        for i, (slot, token, logits) in enumerate(entries):
-            slot.kv.append(token)
+        # the batch rows of each slot's logits
+        rows: dict[_Slot, list[int]] = {}
+        for i, (slot, _, logits) in enumerate(entries):
             if logits:
-                rows.setdefault(slot.seq, []).append(i)
-        for slot in {s.seq: s for s, _, _ in entries}.values():
-            n = sum(1 for s, _, _ in entries if s is slot)
-            fed, slot.pending = slot.pending[:n], slot.pending[n:]
-            if slot.seq in rows:
-                self._advance(slot, fed, rows[slot.seq])
+                rows.setdefault(slot, []).append(i)
+        for slot, tokens in fed.items():
+            slot.kv += tokens
+            slot.pending = slot.pending[len(tokens) :]
+            if slot in rows:
+                self._advance(slot, tokens, rows[slot])
 
     def _advance(self, slot: _Slot, fed: list[int], rows: list[int]) -> None:
         """Samples from the logits of a step: one token, or, when drafts were fed, as many as agree with them."""
@@ -341,16 +341,12 @@ class Engine:
         its probability, else the token is drawn from the rest (speculative sampling: the same distribution)."""
         request = slot.request
         logits = np.ctypeslib.as_array(self.L.llama_get_logits_ith(self.ctx, row), shape=(self.n_vocab,))
-        if request.temperature <= 0:
-            order = np.argpartition(-logits, TOP_K)[:TOP_K]
-            order = order[np.argsort(-logits[order], kind="stable")]
-            allowed = self._allowed(slot, order, logits)
-            if request.margins is not None:
-                request.margins.append(float(logits[allowed[0]] - logits[allowed[1]]) if len(allowed) > 1 else 1e9)
-            return int(allowed[0])
         top = np.argpartition(-logits, TOP_K)[:TOP_K]
-        top = top[np.argsort(-logits[top], kind="stable")]
-        top = self._allowed(slot, top, logits)
+        top = self._allowed(slot, top[np.argsort(-logits[top], kind="stable")], logits)
+        if request.temperature <= 0:
+            if request.margins is not None:
+                request.margins.append(float(logits[top[0]] - logits[top[1]]) if len(top) > 1 else 1e9)
+            return int(top[0])
         z = logits[top].astype(np.float64)
         p = np.exp(z - z[0])
         p /= p.sum()
