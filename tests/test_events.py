@@ -200,7 +200,7 @@ def test_the_docs_tables_match_the_schema():
     for title, model in models.items():
         assert title in sections, f"docs/events.md has no table for {title}"
         assert sections[title] == set(model.model_fields) - common, title
-    for part in (schema.ToolCallRecord, schema.Spend, schema.QaFailure):
+    for part in (schema.ToolCallRecord, schema.Spend, schema.QaFailure, schema.Suspect):
         assert sections[part.__name__] == set(part.model_fields)
     text = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
     for enum in (Outcome, CompanyOutcome, ItemState):

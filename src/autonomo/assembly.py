@@ -5,6 +5,7 @@ the config its log kept."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,6 +17,20 @@ from autonomo.errors import SetupError
 from autonomo.events import EventLog, new_run_id
 from autonomo.models import DEFAULT_MODEL, Model, load_model
 from autonomo.models.scripted import ScriptedModel
+from autonomo.repo.testing import RepoTests
+
+
+class Repository(BaseModel):
+    """A repository run's checkout (repo/checkout.py) and its tests at the base commit, which the run's are judged
+    against test by test (repo/testing.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str  # the user's repository
+    branch: str
+    base: str
+    test_command: str
+    tests_before: dict[str, str]  # test id -> status at the base commit
 
 
 class RunConfig(BaseModel):
@@ -36,6 +51,9 @@ class RunConfig(BaseModel):
     temperature: float = 0.0  # the least any call samples at
     seed: int = 0  # where the per-call seeds start
     retry_base: float = 1.0  # seconds before the first retry of a failed model call
+    # auto: the repair pipeline for a local model in a repository, the tool loop otherwise (agent/repair.py)
+    strategy: Literal["auto", "loop", "repair"] = "auto"
+    repository: Repository | None = None  # set for a run in a worktree of a git repository
     budget: Budget = Field(default_factory=Budget)
 
     def logged(self) -> dict:
@@ -77,8 +95,10 @@ def make_agent(
         readonly = (run_dir,) if workspace.is_relative_to(home) else (home,)
         box = Sandbox(workspace, kind=config.sandbox, timeout=config.command_timeout, readonly_paths=readonly,
                       pass_env=tuple(config.env))  # fmt: skip
+        repo = config.repository
+        suite = RepoTests(box, repo.test_command, repo.tests_before) if repo else None
         try:
-            body = ComputerTools(box, test_command=config.test_command, protected=tuple(config.protect))
+            body = ComputerTools(box, test_command=config.test_command, protected=tuple(config.protect), suite=suite)
         except ToolFailure as exc:  # a --protect path outside the workspace, say
             raise SetupError(str(exc)) from None
     model = model or load_model(config.model, api_base=config.api_base)
@@ -94,4 +114,13 @@ def make_agent(
         temperature=config.temperature,
         seed=config.seed,
         retry_base=config.retry_base,
+        repair=config.repository is not None and uses_repair(config),
     )
+
+
+def uses_repair(config: RunConfig) -> bool:
+    """The strategy a repository run takes: the embedded model and other local GGUFs are small, and fix far more
+    along the pipeline than in a loop (agent/repair.py); a hosted model drives the loop."""
+    if config.strategy != "auto":
+        return config.strategy == "repair"
+    return config.model == "local" or config.model.startswith("gguf:")

@@ -19,6 +19,7 @@ from autonomo.events import CompanyOutcome, EventLog, Ledger, Outcome, find_run,
 
 if TYPE_CHECKING:
     from autonomo.agent.loop import RunResult
+    from autonomo.assembly import RunConfig
     from autonomo.company.orchestrator import CompanyBudget
 
 err = Console(stderr=True)
@@ -50,7 +51,15 @@ app = typer.Typer(
 
 
 def log_home(workspace: Path, home: Path | None) -> Path:
-    return (home or workspace / ".autonomo").resolve()
+    """``--home``; else WORKSPACE/.autonomo, but for a git repository that has none, its git folder's (so that a
+    repository run leaves the working tree untouched)."""
+    from autonomo.repo.checkout import home_of, repository_root
+
+    if home:
+        return home.resolve()
+    if not (workspace / ".autonomo").exists() and repository_root(workspace):
+        return home_of(workspace)
+    return (workspace / ".autonomo").resolve()
 
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="folder the agent works in")]
@@ -59,8 +68,10 @@ HomeOpt = Annotated[Path | None, typer.Option(help="where run logs live (default
 
 @app.command()
 def run(
-    goal: Annotated[str, typer.Argument(help="what the agent should achieve")],
-    workspace: WorkspaceOpt,
+    goal: Annotated[str | None, typer.Argument(help="what the agent should achieve (or --issue FILE)")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    issue: Annotated[Path | None, typer.Option(help="read the goal from this file (an issue's text)")] = None,
+    strategy: Annotated[str, typer.Option(help="auto | loop | repair (a repository's failing tests)")] = "auto",
     model: Annotated[str, typer.Option(help="local | gguf:PATH | PROVIDER/MODEL | scripted:PATH")] = "local",
     max_steps: Annotated[int, typer.Option(min=1)] = 30,
     budget_tokens: Annotated[int | None, typer.Option(min=1, help="stop after this many tokens")] = None,
@@ -78,10 +89,23 @@ def run(
     home: HomeOpt = None,
     quiet: Annotated[bool, typer.Option(help="print only the summary")] = False,
 ) -> None:
-    """Work on GOAL in WORKSPACE until it is met and verified, or the budget is spent."""
+    """Work on GOAL in WORKSPACE until it is met and verified, or the budget is spent. A WORKSPACE that is a git
+    repository is worked on in a worktree on a branch of its own, which ends with a commit and a patch."""
     from autonomo.agent.loop import Budget
     from autonomo.assembly import RunConfig, make_agent
+    from autonomo.repo import runs as repo_runs
+    from autonomo.repo.checkout import repository_root
 
+    if (goal is None) == (issue is None):
+        raise fail("give the goal as an argument or as --issue FILE (one of them)")
+    if issue is not None:
+        try:
+            goal = issue.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"cannot read the issue file {issue}: {exc}") from None
+    assert goal is not None
+    if strategy not in ("auto", "loop", "repair"):
+        raise fail(f"unknown strategy {strategy!r}; use auto, loop or repair")
     problem = goal_problem(goal)
     if problem:
         raise fail(problem)
@@ -100,10 +124,17 @@ def run(
         protect=list(protect or ()),
         env=list(env or ()),  # names only: values stay in the environment, and out of the log
         draft=draft,
+        strategy=strategy,
         budget=Budget(max_steps=max_steps, tokens=budget_tokens, usd=budget_usd, seconds=timeout),
     )
-    agent = make_agent(config, workspace, home=log_home(workspace, home))
-    conclude(agent.log, quiet, lambda: agent.run(goal, config=config.logged()))
+    repo = repository_root(workspace)
+    if repo is None:
+        agent = make_agent(config, workspace, home=log_home(workspace, home))
+        conclude(agent.log, quiet, lambda: agent.run(goal, config=config.logged()))
+        return
+    config, worktree, run_dir = repo_runs.start(config, repo, log_home(workspace, home))
+    agent = make_agent(config, worktree, run_dir=run_dir)
+    conclude(agent.log, quiet, lambda: agent.run(goal, config=config.logged()), (config, worktree, goal))
 
 
 @app.command()
@@ -134,10 +165,12 @@ def resume(
     finished = next((e for e in events if e["type"] == "run_finished"), None)
     if finished is not None:
         raise fail(f"run {run_dir.name} already finished ({finished['outcome']}); start a new run instead")
-    agent = make_agent(RunConfig.from_log(started), Path(started["workspace"]), run_dir=run_dir)
+    config = RunConfig.from_log(started)
+    agent = make_agent(config, Path(started["workspace"]), run_dir=run_dir)
     if isinstance(agent.model, ScriptedModel):  # a script replays by position: skip the replies already used
         agent.model.calls = Ledger.from_events(events).model_calls
-    conclude(agent.log, quiet, lambda: agent.resume(events))
+    repository = (config, Path(started["workspace"]), started["goal"]) if config.repository else None
+    conclude(agent.log, quiet, lambda: agent.resume(events), repository)
 
 
 def goal_problem(goal: str) -> str | None:
@@ -164,8 +197,11 @@ def writable(folder: Path) -> bool:
         return False
 
 
-def conclude(log: EventLog, quiet: bool, work: Callable[[], RunResult]) -> None:
-    """Runs the agent with the live view, prints the summary, and exits with the run's code."""
+def conclude(
+    log: EventLog, quiet: bool, work: Callable[[], RunResult], repository: tuple[RunConfig, Path, str] | None = None
+) -> None:
+    """Runs the agent with the live view, prints the summary, and exits with the run's code. A repository run's
+    work (``repository``: its config, worktree and goal) is committed on its branch, with a patch."""
     from autonomo.ui.progress import ProgressView, summary_panel
 
     view = ProgressView(live=not quiet)
@@ -175,8 +211,15 @@ def conclude(log: EventLog, quiet: bool, work: Callable[[], RunResult]) -> None:
         result = work()
     finally:
         view.close()
+    if repository is not None and result.outcome != Outcome.INTERRUPTED:  # interrupted: resume goes on in it
+        from autonomo.repo import runs as repo_runs
+
+        config, worktree, goal = repository
+        patch = repo_runs.conclude(config, worktree, log, goal)
+        err.print(f"branch: {config.repository.branch} · patch: {patch}", highlight=False, soft_wrap=True)
     if quiet:
-        Console().print(summary_panel(list(read_events(log.path))[-1]))
+        finished = next(e for e in reversed(list(read_events(log.path))) if e["type"] == "run_finished")
+        Console().print(summary_panel(finished))
     err.print(f"[dim]log: {log.path}[/]")
     if result.outcome == Outcome.INTERRUPTED:
         raise typer.Exit(130)

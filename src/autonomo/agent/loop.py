@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from autonomo.agent.draft import NO_CODE, code_blocks, draft_messages, failure_note, stop_sequences
+from autonomo.agent.repair import repair
 from autonomo.body import FINISH, Body, Draftable, Observation, TestReport
 from autonomo.events import Event, EventLog, Ledger, Outcome
 from autonomo.models.base import (
@@ -121,11 +122,13 @@ class Agent:
         temperature: float = 0.0,
         seed: int = 0,
         retry_base: float = 1.0,
+        repair: bool = False,
     ) -> None:
         """``draft``: start with one free-form completion that writes whole files (see draft.py), when the body
         can be drafted, and ``redrafts`` more while the tests fail. ``temperature``: the least any call samples
         at (0: greedy); ``seed``: where this agent's per-call seeds start (``call_seed``). ``retry_base``: seconds
-        before the first retry of a failed model call, doubling after each further failure."""
+        before the first retry of a failed model call, doubling after each further failure. ``repair``: start
+        with the repair pipeline instead (agent/repair.py), when the body is a repository's with failing tests."""
         self.model = model
         self.body = body
         self.log = log
@@ -134,6 +137,7 @@ class Agent:
         self.redrafts = redrafts
         self.temperature, self.seed = temperature, seed
         self.retry_base = retry_base
+        self.repair = repair
         self.ledger = Ledger()
         self.conversation = Conversation()
         self.step = 0
@@ -209,6 +213,10 @@ class Agent:
         return self.model.complete(messages, temperature=temperature, seed=call_seed(self.seed, self.calls), **kwargs)
 
     def _draft_then_loop(self, goal: str) -> Ending:
+        if self.repair:
+            ending = repair(self, goal)
+            if ending is not None:
+                return ending
         draftable = self.body.draftable() if self.draft else None
         if draftable is not None:
             try:

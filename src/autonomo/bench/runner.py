@@ -276,4 +276,3 @@ def read_report(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:  # a torn last line from a killed run: that task runs again
                 continue
     return rows
-

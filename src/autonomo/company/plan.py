@@ -105,8 +105,10 @@ def qa_messages(request: str, workspace_listing: str, checked: list[Check]) -> l
     done = "\n".join(render("company.qa_check_line", command=c.command, expect=repr(c.expect)) for c in checked)
     return [
         {"role": "system", "content": render("company.qa_system")},
-        {"role": "user", "content": render("company.qa_request", request=request, listing=workspace_listing,
-                                           checked=done)},  # fmt: skip
+        {
+            "role": "user",
+            "content": render("company.qa_request", request=request, listing=workspace_listing, checked=done),
+        },
     ]
 
 

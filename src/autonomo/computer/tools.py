@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autonomo.body import FINISH, Draftable, Observation, Start, TestReport
 from autonomo.computer.sandbox import Sandbox, truncate
@@ -21,6 +21,9 @@ from autonomo.computer.workspace import (
 from autonomo.files import write_atomic
 from autonomo.models.base import ToolSpec
 from autonomo.prompts import render, tool
+
+if TYPE_CHECKING:
+    from autonomo.repo.testing import RepoTests
 
 # Short tracebacks and a few failures at most: test output fills a small model's context fast.
 PYTEST = "python -m pytest -q -p no:cacheprovider --tb=short --maxfail=3"
@@ -60,12 +63,20 @@ class ComputerTools:
     # Calls that may run again when a run died while they ran: the same effect twice is the effect once.
     rerun_safe = frozenset({"view", "create", "run_tests", FINISH})
 
-    def __init__(self, sandbox: Sandbox, test_command: str | None = None, protected: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        test_command: str | None = None,
+        protected: tuple[str, ...] = (),
+        suite: RepoTests | None = None,
+    ) -> None:
         """``protected``: workspace files the agent may read but not change, typically the tests that define
-        success (a small model otherwise "fixes" failing tests by editing them)."""
+        success (a small model otherwise "fixes" failing tests by editing them). ``suite``: a repository's tests,
+        judged test by test against the run's start (repository mode), instead of ``test_command``'s exit code."""
         self.sandbox = sandbox
         self.workspace = sandbox.workspace
         self.test_command = test_command
+        self.suite = suite
         self.protected = {self.resolve(p) for p in protected}
         sandbox.readonly_paths += tuple(sorted(self.protected))
         self._draftable: Draftable | None = None  # set by reset()
@@ -202,6 +213,8 @@ class ComputerTools:
 
     def test(self) -> TestReport:
         """Runs the workspace's tests as they are now: the measured result, not the model's claim."""
+        if self.suite is not None:
+            return self.suite.report()
         command = self.test_command or (PYTEST if has_python_tests(self.workspace) else None)
         if command is None:
             return TestReport(None, True, None, "no tests found", "")

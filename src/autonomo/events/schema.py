@@ -220,6 +220,42 @@ class RunFinished(EventModel):
     totals: dict[str, Any] = Field(description="the ledger's totals (events/ledger.py: Ledger.totals)")
 
 
+class Suspect(Record):
+    file: str = Field(description="the function's file, relative to the workspace")
+    function: str = Field(description="its qualified name, e.g. Parser.parse")
+    lines: list[int] = Field(description="its first and last line")
+    score: float = Field(description="how suspect it is (higher: more)")
+    why: str = Field(description="what the score comes from: ochiai, a traceback, bm25, a name in the issue")
+
+
+class Localized(EventModel):
+    """The repair pipeline ranked the functions likely at fault (repo/localize.py), best first."""
+
+    type: Literal["localized"]
+    failing: list[str] = Field(description="the failing tests it started from")
+    suspects: list[Suspect] = Field(description="the ranked functions")
+
+
+class CandidateChecked(EventModel):
+    """A rewrite the repair pipeline wrote was run against the failing tests."""
+
+    type: Literal["candidate_checked"]
+    step: int = Field(description="the step of the model call that wrote it")
+    target: str = Field(description="the function rewritten, and its file")
+    passed: bool = Field(description="the failing tests pass with it (the whole suite runs next)")
+    summary: str = Field(description="the comparison with the tests at the start")
+
+
+class PatchMade(EventModel):
+    """A repository run's work was committed on its branch and written as a patch (after run_finished)."""
+
+    type: Literal["patch_made"]
+    branch: str = Field(description="the run's branch in the user's repository")
+    commit: str = Field(description="the branch's head: the base commit when nothing changed")
+    patch: str = Field(description="path of the patch from the base commit")
+    files: list[str] = Field(description="files the patch changes")
+
+
 # -- company runs (company/orchestrator.py) ---------------------------------------------------------------------
 
 
@@ -395,7 +431,7 @@ class CompanyFinished(EventModel):
 
 RUN_EVENTS: tuple[type[EventModel], ...] = (
     RunStarted, RunResumed, ModelCall, ModelCallFailed, ToolCallStarted, ObservationMade, UserMessage,
-    ContextCompacted, BudgetStop, Verification, RunFinished,
+    ContextCompacted, BudgetStop, Verification, RunFinished, Localized, CandidateChecked, PatchMade,
 )  # fmt: skip
 COMPANY_EVENTS: tuple[type[EventModel], ...] = (
     CompanyStarted, CompanyResumed, PlanReply, PlanMade, ItemStarted, ItemAttemptFinished, ReviewStarted,

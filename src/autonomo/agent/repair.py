@@ -1,0 +1,178 @@
+"""The repair pipeline: from failing tests to a verified patch along a fixed path, for models too small to drive a
+tool loop through a repository.
+
+Small models do far better in fixed pipelines than in free agent loops (Agentless: localize, sample many candidate
+edits, keep those the tests accept; 7B models reach 16-25% of SWE-bench Lite that way, against single digits in
+loops), and our own embedded model converted none of 55 failures in its tool loop on Exercism. So here the model
+does the one thing it can: rewrite one function it is shown. The rest is done without it: the tests at the start
+say what fails (repo/testing.py), localization ranks the functions those tests ran (repo/localize.py), and each
+rewrite is written through the body's edit tool, checked against the failing tests, then against the whole
+suite, and undone when it fails. Samples of one prompt are asked for together, so the local engine evaluates the
+prompt once and decodes them in one batch; duplicates (the same code up to formatting) are tested once.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+import threading
+from typing import TYPE_CHECKING
+
+from autonomo.agent.draft import BLOCK
+from autonomo.events import Outcome
+from autonomo.models.base import Message, ModelError, ModelReply, ToolCall, call_seed, parse_arguments
+from autonomo.models.scripted import ScriptedModel
+from autonomo.prompts import render
+from autonomo.repo.localize import Candidate, function_source, localize, source_of_test
+from autonomo.repo.testing import shown
+
+if TYPE_CHECKING:
+    from autonomo.agent.loop import Agent, Ending
+
+FUNCTIONS = 3  # suspects tried, best first
+SAMPLES = 4  # rewrites asked for together: the engine's default sequence count
+WAVES = 2  # rounds of samples per suspect, the first with a greedy one
+HOT = 0.8  # temperature of the samples after the greedy one
+OUTPUT_CHARS = 2_000  # of the failing tests' output shown
+MAX_TOKENS = 1_024  # a rewrite is one function
+
+
+def repair(agent: Agent, goal: str) -> Ending | None:
+    """Runs the pipeline; None when there is nothing for it to start from (no failing test), so the caller goes
+    on as it otherwise would."""
+    suite = agent.body.suite  # type: ignore[attr-defined]  # only a repository's body has one (make_agent)
+    report = agent._verify(final=False)
+    failing = suite.last.failing if suite.last else []
+    if report.passed or not failing:
+        return None
+    root = agent.body.workspace
+    suspects = localize(root, suite.sandbox, suite.command, goal, failing, suite.last_output)
+    agent.log.emit(
+        "localized",
+        failing=failing,
+        suspects=[
+            {"file": c.function.file, "function": c.function.name, "lines": [c.function.start, c.function.end],
+             "score": c.score, "why": c.why}
+            for c in suspects
+        ],
+    )  # fmt: skip
+    if not suspects:
+        return Outcome.STUCK, "no function of the repository is run by the failing tests", None
+    context = {"issue": goal, "test": source_of_test(root, failing[0]), "output": shown(report.output, OUTPUT_CHARS)}
+    tried = 0
+    for suspect in suspects[:FUNCTIONS]:
+        ending = try_suspect(agent, suspect, context, failing)
+        if ending is not None:
+            return ending
+        tried += 1
+    return Outcome.STUCK, f"no rewrite of the {tried} most suspect functions passed the tests", None
+
+
+def try_suspect(agent: Agent, suspect: Candidate, context: dict[str, str], failing: list[str]) -> Ending | None:
+    root = agent.body.workspace
+    f = suspect.function
+    original = function_source(root, f)
+    messages: list[Message] = [
+        {"role": "system", "content": render("repair.system")},
+        {"role": "user", "content": render("repair.request", file=f.file, function=textwrap.dedent(original),
+                                           **context)},
+    ]  # fmt: skip
+    seen = {normalized(original)}
+    for wave in range(WAVES):
+        reason = agent.budget.exhausted(agent.ledger, agent.step)
+        if reason:
+            agent.log.emit("budget_stop", reason=reason)
+            return Outcome.BUDGET_EXHAUSTED, reason, None
+        # Every reply is logged before any is tried: a wave's tokens are spent whichever of them passes.
+        written: list[tuple[int, ToolCall, str]] = []
+        for reply in samples(agent, messages, wave):
+            agent.step += 1
+            if isinstance(reply, ModelError):
+                agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
+                continue
+            code = rewrite(reply.text, f.short, original)
+            key = normalized(code) if code else None
+            call = None
+            if code and key is not None and key not in seen:
+                seen.add(key)
+                edit = {"path": f.file, "old": original, "new": code}
+                call = parse_arguments(f"repair_{agent.step}", "edit", json.dumps(edit), agent.body.specs)
+                written.append((agent.step, call, code))
+            agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
+        for step, call, code in written:
+            agent._run_calls(step, [call], draft=True)
+            if code not in (root / f.file).read_text(encoding="utf-8", errors="replace"):
+                continue  # the edit was refused (its old text is no longer unique, say): nothing to check or undo
+            ending = check(agent, step, failing, f"{f.name} in {f.file}")
+            if ending is not None:
+                return ending
+            undo = parse_arguments(f"undo_{step}", "edit", json.dumps({"path": f.file, "old": code, "new": original}),
+                                   agent.body.specs)  # fmt: skip
+            agent._run_calls(step, [undo], draft=True)
+    return None
+
+
+def samples(agent: Agent, messages: list[Message], wave: int) -> list[ModelReply | ModelError]:
+    """SAMPLES completions of one prompt, asked for at once (the local engine decodes them together); the very
+    first is greedy. Each has its own seed, fixed by the order of calls, so a rerun samples the same."""
+    first = agent.calls + 1
+    agent.calls += SAMPLES
+    replies: list[ModelReply | ModelError | None] = [None] * SAMPLES
+
+    def one(i: int) -> None:
+        temperature = max(agent.temperature, 0.0 if wave == 0 and i == 0 else HOT)
+        try:
+            replies[i] = agent.model.complete(messages, temperature=temperature, seed=call_seed(agent.seed, first + i),
+                                              max_tokens=MAX_TOKENS)  # fmt: skip
+        except ModelError as exc:
+            replies[i] = exc
+
+    if isinstance(agent.model, ScriptedModel):  # a script replays by position: its calls must come in order
+        for i in range(SAMPLES):
+            one(i)
+    else:
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(SAMPLES)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return [r for r in replies if r is not None]
+
+
+def check(agent: Agent, step: int, failing: list[str], where: str) -> Ending | None:
+    """Runs the failing tests against a rewrite just written, then, when they pass, the whole suite."""
+    suite = agent.body.suite  # type: ignore[attr-defined]
+    quick, _ = suite.check(failing)
+    agent.log.emit("candidate_checked", step=step, target=where, passed=quick.passed, summary=quick.summary())
+    if not quick.passed:
+        return None
+    report = agent._verify(final=False)
+    if report.passed:
+        return Outcome.COMPLETED, f"rewrote {where}: {report.summary}", report
+    return None
+
+
+def rewrite(reply: str, name: str, original: str) -> str | None:
+    """The reply's new version of function ``name``, indented as the original is; None when the reply holds no
+    code block that parses to exactly that one function (a reply that rewrote something else is no rewrite)."""
+    for _, code in BLOCK.findall(reply):
+        code = textwrap.dedent(code).strip("\n")
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        if len(tree.body) == 1 and len(defs) == 1 and defs[0].name == name:
+            indent = original[: len(original) - len(original.lstrip())]
+            ending = "\n" if original.endswith("\n") else ""
+            return textwrap.indent(code, indent.rsplit("\n", 1)[-1]) + ending
+    return None
+
+
+def normalized(code: str) -> str | None:
+    """The code up to formatting and comments, so that two rewrites that differ only in those are one."""
+    try:
+        return ast.dump(ast.parse(textwrap.dedent(code)))
+    except SyntaxError:
+        return None
