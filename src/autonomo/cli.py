@@ -104,8 +104,7 @@ def run(
         except (OSError, UnicodeDecodeError) as exc:
             raise fail(f"cannot read the issue file {issue}: {exc}") from None
     assert goal is not None
-    if strategy not in ("auto", "loop", "repair"):
-        raise fail(f"unknown strategy {strategy!r}; use auto, loop or repair")
+    check_strategy(strategy)
     problem = goal_problem(goal)
     if problem:
         raise fail(problem)
@@ -171,6 +170,11 @@ def resume(
         agent.model.calls = Ledger.from_events(events).model_calls
     repository = (config, Path(started["workspace"]), started["goal"]) if config.repository else None
     conclude(agent.log, quiet, lambda: agent.resume(events), repository)
+
+
+def check_strategy(strategy: str) -> None:
+    if strategy not in ("auto", "loop", "repair"):
+        raise fail(f"unknown strategy {strategy!r}; use auto, loop or repair")
 
 
 def goal_problem(goal: str) -> str | None:
@@ -419,7 +423,7 @@ def show(
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Argument(help="exercism | humaneval | inference")],
+    suite: Annotated[str, typer.Argument(help="exercism | humaneval | bugs | inference")],
     tasks: Annotated[Path | None, typer.Option(help="task JSONL (default: ../shared/benchmarks/...)")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="run only the first N tasks")] = None,
     attempts: Annotated[int, typer.Option(min=1, help="independent autonomo attempts per task")] = 1,
@@ -434,6 +438,12 @@ def bench(
     max_tokens: Annotated[int, typer.Option(min=1, help="inference: tokens each sequence generates")] = 128,
     draft: Annotated[str, typer.Option(help="inference: prompt-lookup draft lengths to measure (0: none)")] = "0",
     workload: Annotated[str, typer.Option(help="inference: write | rewrite, comma-separated")] = "write,rewrite",
+    repo: Annotated[list[Path] | None, typer.Option(help="bugs: generate tasks from this repository's tests")] = None,
+    count: Annotated[int, typer.Option(min=1, help="bugs: tasks to generate per repository")] = 20,
+    test_args: Annotated[str, typer.Option(help="bugs: pytest arguments, after any VAR=VALUE, e.g. 'tests'")] = "",
+    seed: Annotated[int, typer.Option(help="bugs: where the choice of mutations starts")] = 0,
+    generate_only: Annotated[bool, typer.Option(help="bugs: write the tasks, run nothing")] = False,
+    strategy: Annotated[str, typer.Option(help="bugs: autonomo's strategy, auto | loop | repair")] = "auto",
 ) -> None:
     """Run a benchmark suite; rerunning the same command resumes where it stopped (inference: measure the engine)."""
     import contextlib
@@ -452,11 +462,17 @@ def bench(
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
         raise fail(f"unknown or no systems {unknown}; peers are {', '.join(SYSTEMS[1:])}")
-    task_list = load_tasks(suite, tasks, limit)
-    agent_model = load_model(model)
     out = (out or Path("bench-results") / f"{suite}-{slug(model)}").resolve()
+    if suite == "bugs":
+        task_list = bug_tasks(repo or [], tasks, out, count, test_args, seed, sandbox, limit)
+        if generate_only:
+            return
+    else:
+        task_list = load_tasks(suite, tasks, limit)
+    agent_model = load_model(model)
+    check_strategy(strategy)
     config = BenchConfig(out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox,
-                         parallel=parallel)  # fmt: skip
+                         parallel=parallel, strategy=strategy)  # fmt: skip
     console = Console()
     # A SIGTERM (a job runner stopping us) unwinds like Ctrl-C: the llama.cpp server is stopped, not orphaned.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -483,6 +499,28 @@ def bench(
     finally:
         signal.signal(signal.SIGTERM, previous)
     console.print(f"report: {out / 'report.md'}")
+
+
+def bug_tasks(repos: list[Path], tasks: Path | None, out: Path, count: int, test_args: str, seed: int, sandbox: str,
+              limit: int | None) -> list:  # fmt: skip
+    """The generated-bug tasks: from ``--tasks`` files already generated, or generated now from each ``--repo``
+    (into OUT/generated/NAME/tasks.jsonl, reused by a rerun)."""
+    from autonomo.bench.bugs import generate, load
+
+    if (tasks is None) == (not repos):
+        raise fail("bench bugs takes --repo DIR (repeatable) to generate tasks, or --tasks FILE, not both")
+    if tasks is not None:
+        if not tasks.is_file():
+            raise fail(f"task file not found: {tasks}")
+        return load(tasks)[:limit]
+    found = []
+    console = Console(highlight=False, soft_wrap=True)
+    for repo in repos:
+        if not (repo.is_dir() and any(repo.iterdir())):
+            raise fail(f"repository {repo} is not a folder with files in it")
+        found += generate(repo, out / "generated" / repo.resolve().name, count, test_args, seed, sandbox,
+                          log=lambda line: console.print(line, markup=False))  # fmt: skip
+    return found[:limit]
 
 
 def bench_inference(model: str, sequences: str, max_tokens: int, draft: str, workload: str, out: Path | None) -> None:

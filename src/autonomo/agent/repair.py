@@ -24,15 +24,19 @@ from autonomo.events import Outcome
 from autonomo.models.base import Message, ModelError, ModelReply, ToolCall, call_seed, parse_arguments
 from autonomo.models.scripted import ScriptedModel
 from autonomo.prompts import render
-from autonomo.repo.localize import Candidate, function_source, localize, source_of_test
+from autonomo.repo.localize import Candidate, Function, function_source, localize, source_of_test
 from autonomo.repo.testing import shown
 
 if TYPE_CHECKING:
     from autonomo.agent.loop import Agent, Ending
 
-FUNCTIONS = 3  # suspects tried, best first
-SAMPLES = 4  # rewrites asked for together: the engine's default sequence count
-WAVES = 2  # rounds of samples per suspect, the first with a greedy one
+SAMPLES = 4  # rewrites asked for together (a wave): the engine's default sequence count
+# Which suspect each wave is for, in order: the best one twice (a greedy sample and 7 hot ones), the next four once
+# (a greedy sample and 3 hot ones each).
+# Breadth pays: on a trial of 6 tinydb bugs, the faulty function ranked 1st in 4 and 3rd or 4th in the other two
+# (LRUCache.set, run by most passing tests, so its Ochiai score is low); the two fixed at rank 1 took the 4th and
+# the 8th sample.
+SCHEDULE = (0, 0, 1, 2, 3, 4)
 HOT = 0.8  # temperature of the samples after the greedy one
 OUTPUT_CHARS = 2_000  # of the failing tests' output shown
 MAX_TOKENS = 1_024  # a rewrite is one function
@@ -60,68 +64,74 @@ def repair(agent: Agent, goal: str) -> Ending | None:
     if not suspects:
         return Outcome.STUCK, "no function of the repository is run by the failing tests", None
     context = {"issue": goal, "test": source_of_test(root, failing[0]), "output": shown(report.output, OUTPUT_CHARS)}
-    tried = 0
-    for suspect in suspects[:FUNCTIONS]:
-        ending = try_suspect(agent, suspect, context, failing)
+    waves = [i for i in SCHEDULE if i < len(suspects)]
+    seen: dict[int, set[str | None]] = {}
+    for i in waves:
+        first = i not in seen
+        seen.setdefault(i, {normalized(function_source(root, suspects[i].function))})
+        ending = wave(agent, suspects[i], context, failing, seen[i], greedy=first)
         if ending is not None:
             return ending
-        tried += 1
-    return Outcome.STUCK, f"no rewrite of the {tried} most suspect functions passed the tests", None
+    return Outcome.STUCK, f"no rewrite of the {len(seen)} most suspect functions passed the tests", None
 
 
-def try_suspect(agent: Agent, suspect: Candidate, context: dict[str, str], failing: list[str]) -> Ending | None:
+def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: list[str], seen: set[str | None],
+         greedy: bool) -> Ending | None:  # fmt: skip
+    """SAMPLES rewrites of one suspect, each new one written, checked and undone when it fails. ``seen``: the
+    suspect's versions tried already (its own first); ``greedy``: the first sample is at temperature 0."""
+    reason = agent.budget.exhausted(agent.ledger, agent.step)
+    if reason:
+        agent.log.emit("budget_stop", reason=reason)
+        return Outcome.BUDGET_EXHAUSTED, reason, None
     root = agent.body.workspace
     f = suspect.function
     original = function_source(root, f)
-    messages: list[Message] = [
-        {"role": "system", "content": render("repair.system")},
-        {"role": "user", "content": render("repair.request", file=f.file, function=textwrap.dedent(original),
-                                           **context)},
-    ]  # fmt: skip
-    seen = {normalized(original)}
-    for wave in range(WAVES):
-        reason = agent.budget.exhausted(agent.ledger, agent.step)
-        if reason:
-            agent.log.emit("budget_stop", reason=reason)
-            return Outcome.BUDGET_EXHAUSTED, reason, None
-        # Every reply is logged before any is tried: a wave's tokens are spent whichever of them passes.
-        written: list[tuple[int, ToolCall, str]] = []
-        for reply in samples(agent, messages, wave):
-            agent.step += 1
-            if isinstance(reply, ModelError):
-                agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
-                continue
-            code = rewrite(reply.text, f.short, original)
-            key = normalized(code) if code else None
-            call = None
-            if code and key is not None and key not in seen:
-                seen.add(key)
-                edit = {"path": f.file, "old": original, "new": code}
-                call = parse_arguments(f"repair_{agent.step}", "edit", json.dumps(edit), agent.body.specs)
-                written.append((agent.step, call, code))
-            agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
-        for step, call, code in written:
-            agent._run_calls(step, [call], draft=True)
-            if code not in (root / f.file).read_text(encoding="utf-8", errors="replace"):
-                continue  # the edit was refused (its old text is no longer unique, say): nothing to check or undo
-            ending = check(agent, step, failing, f"{f.name} in {f.file}")
-            if ending is not None:
-                return ending
-            undo = parse_arguments(f"undo_{step}", "edit", json.dumps({"path": f.file, "old": code, "new": original}),
-                                   agent.body.specs)  # fmt: skip
-            agent._run_calls(step, [undo], draft=True)
+    messages = repair_messages(context["issue"], f, original, context["test"], context["output"])
+    # Every reply is logged before any is tried: a wave's tokens are spent whichever of them passes.
+    written: list[tuple[int, ToolCall, str]] = []
+    for reply in samples(agent, messages, greedy):
+        agent.step += 1
+        if isinstance(reply, ModelError):
+            agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
+            continue
+        code = rewrite(reply.text, f.short, original)
+        key = normalized(code) if code else None
+        call = None
+        if code and key is not None and key not in seen:
+            seen.add(key)
+            edit = {"path": f.file, "old": original, "new": code}
+            call = parse_arguments(f"repair_{agent.step}", "edit", json.dumps(edit), agent.body.specs)
+            written.append((agent.step, call, code))
+        agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
+    for step, call, code in written:
+        agent._run_calls(step, [call], draft=True)
+        if code not in (root / f.file).read_text(encoding="utf-8", errors="replace"):
+            continue  # the edit was refused (its old text is no longer unique, say): nothing to check or undo
+        ending = check(agent, step, failing, f"{f.name} in {f.file}")
+        if ending is not None:
+            return ending
+        undo = parse_arguments(f"undo_{step}", "edit", json.dumps({"path": f.file, "old": code, "new": original}),
+                               agent.body.specs)  # fmt: skip
+        agent._run_calls(step, [undo], draft=True)
     return None
 
 
-def samples(agent: Agent, messages: list[Message], wave: int) -> list[ModelReply | ModelError]:
-    """SAMPLES completions of one prompt, asked for at once (the local engine decodes them together); the very
-    first is greedy. Each has its own seed, fixed by the order of calls, so a rerun samples the same."""
+def repair_messages(issue: str, function: Function, original: str, test: str, output: str) -> list[Message]:
+    """The prompt that asks for one function rewritten: the issue, a failing test and how it fails, the function."""
+    request = render("repair.request", issue=issue, test=test, output=output, file=function.file,
+                     function=textwrap.dedent(original))  # fmt: skip
+    return [{"role": "system", "content": render("repair.system")}, {"role": "user", "content": request}]
+
+
+def samples(agent: Agent, messages: list[Message], greedy: bool) -> list[ModelReply | ModelError]:
+    """SAMPLES completions of one prompt, asked for at once (the local engine decodes them together), the first
+    greedy when ``greedy``. Each has its own seed, fixed by the order of calls, so a rerun samples the same."""
     first = agent.calls + 1
     agent.calls += SAMPLES
     replies: list[ModelReply | ModelError | None] = [None] * SAMPLES
 
     def one(i: int) -> None:
-        temperature = max(agent.temperature, 0.0 if wave == 0 and i == 0 else HOT)
+        temperature = max(agent.temperature, 0.0 if greedy and i == 0 else HOT)
         try:
             replies[i] = agent.model.complete(messages, temperature=temperature, seed=call_seed(agent.seed, first + i),
                                               max_tokens=MAX_TOKENS)  # fmt: skip

@@ -15,6 +15,8 @@ from typing import Any
 from autonomo.agent.draft import code_blocks, draft_messages, stop_sequences
 from autonomo.agent.loop import Budget
 from autonomo.assembly import RunConfig, make_agent
+from autonomo.bench.bugs import BugTask
+from autonomo.bench.bugs import oneshot as bug_oneshot
 from autonomo.bench.tasks import Task
 from autonomo.body import Draftable
 from autonomo.company.git import Repo
@@ -23,6 +25,8 @@ from autonomo.computer.workspace import editable_files
 from autonomo.events import Outcome
 from autonomo.files import slug, write_atomic
 from autonomo.models import Model, ModelError, call_seed
+from autonomo.repo import runs as repo_runs
+from autonomo.repo.checkout import git, home_of
 
 AUTONOMO, ONESHOT, MINISWE = "autonomo", "oneshot", "mini-swe-agent"
 SYSTEMS = (AUTONOMO, ONESHOT, MINISWE)
@@ -60,6 +64,7 @@ class BenchConfig:
     attempts: int = 1
     sandbox: str = "bwrap"
     parallel: int = 1  # autonomo attempts run at once: the local engine decodes them together
+    strategy: str = "auto"  # of autonomo in a repository (RunConfig.strategy)
 
 
 @dataclass
@@ -128,17 +133,27 @@ class Bench:
         attempt.passed, attempt.score = score.passed, score.summary
         return attempt
 
-    def _run_autonomo(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
+    def _run_autonomo(self, task: Task | BugTask, workspace: Path, n: int, temperature: float) -> Attempt:
         config = RunConfig(
             model=self.config.model_spec,
             sandbox=self.config.sandbox,
             command_timeout=60,
-            protect=list(task.protected),
+            protect=list(getattr(task, "protected", ())),
+            test_command=getattr(task, "test_command", None),
+            strategy=self.config.strategy,
             temperature=temperature,
             seed=n,
             budget=Budget(max_steps=self.config.max_steps, tokens=ATTEMPT_TOKENS),
         )
-        result = make_agent(config, workspace, model=self.model).run(task.goal, config=config.logged())
+        if isinstance(task, BugTask):  # a repository: the run as `autonomo run` makes it, on a branch
+            config, tree, run_dir = repo_runs.start(config, workspace, home_of(workspace))
+            agent = make_agent(config, tree, run_dir=run_dir, model=self.model)
+            result = agent.run(task.goal, config=config.logged())
+            if result.outcome != Outcome.INTERRUPTED:
+                repo_runs.conclude(config, tree, agent.log, task.goal)
+                git(workspace, "checkout", "-q", config.repository.branch)  # scoring reads the working tree
+        else:
+            result = make_agent(config, workspace, model=self.model).run(task.goal, config=config.logged())
         t = result.totals
         return Attempt(
             attempt=n,
@@ -153,8 +168,17 @@ class Bench:
             seconds=t["elapsed_seconds"],
         )
 
-    def _run_oneshot(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
-        """The agent's first draft and nothing after it: the model alone."""
+    def _run_oneshot(self, task: Task | BugTask, workspace: Path, n: int, temperature: float) -> Attempt:
+        """The agent's first draft and nothing after it: the model alone (for a bug: its function rewritten once)."""
+        if isinstance(task, BugTask):
+            start = time.monotonic()
+            try:
+                outcome, usage = bug_oneshot(task, workspace, self.model, temperature, call_seed(n, 1))
+            except ModelError as exc:
+                return Attempt(n, temperature, n, f"model_error: {exc}", False, seconds=time.monotonic() - start)
+            return Attempt(n, temperature, n, outcome, False, steps=1, prompt_tokens=usage.prompt_tokens,
+                           prompt_tokens_evaluated=usage.prompt_tokens_evaluated,
+                           completion_tokens=usage.completion_tokens, seconds=time.monotonic() - start)  # fmt: skip
         draft = Draftable(task.files, editable_files(list(task.files), []), "create")
         start = time.monotonic()
         try:
@@ -261,6 +285,7 @@ def summarize(system: str, task_id: str, attempts: list[Attempt], wall: float, m
     }
     for key in ("steps", "prompt_tokens", "prompt_tokens_evaluated", "completion_tokens"):
         row[key] = sum(getattr(a, key) for a in attempts)
+    row["tokens"] = row["prompt_tokens"] + row["completion_tokens"]
     row["attempt_log"] = [vars(a) for a in attempts]
     return row
 

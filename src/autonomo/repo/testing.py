@@ -52,6 +52,18 @@ def passing(statuses: dict[str, str]) -> set[str]:
     return {t for t, s in statuses.items() if s in PASSING}
 
 
+def without_paths(command: str, root: Path) -> str:
+    """The command without the files and folders it names (a suite's ``tests`` folder), so that a selection of
+    tests runs just those: pytest runs the union of what it is given."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    start = words.index("pytest") + 1 if "pytest" in words else len(words)  # its arguments, not the program
+    kept = words[:start] + [w for w in words[start:] if w.startswith("-") or not (root / w.split("::")[0]).exists()]
+    return " ".join(shlex.quote(w) for w in kept)
+
+
 def selection(tests: Iterable[str]) -> str:
     """Command-line arguments that run just these tests (quoted: parametrized ids hold brackets and spaces)."""
     return " ".join(shlex.quote(t) for t in sorted(tests))
@@ -164,9 +176,12 @@ class RepoTests:
     def check(self, tests: Iterable[str] = ()) -> tuple[Comparison, SuiteRun]:
         """The suite, or only ``tests`` (then only they are compared)."""
         chosen = set(tests)
-        run = run_suite(self.sandbox, self.command, chosen)
-        before = {t: s for t, s in self.before.items() if t in chosen} if chosen else self.before
-        return compare(before, run.statuses), run
+        if not chosen:
+            run = run_suite(self.sandbox, self.command)
+            return compare(self.before, run.statuses), run
+        run = run_suite(self.sandbox, without_paths(self.command, self.sandbox.workspace), chosen)
+        only = {t: s for t, s in run.statuses.items() if t in chosen}
+        return compare({t: s for t, s in self.before.items() if t in chosen}, only), run
 
     def report(self) -> TestReport:
         comparison, run = self.check()
