@@ -277,3 +277,28 @@ def test_a_rewrite_is_one_function_indented_as_the_original():
     assert rewrite("```python\nimport os\ndef size(self):\n    pass\n```", "size", original) is None
     assert rewrite("```python\ndef size(self:\n```", "size", original) is None
     assert normalized("def f():\n    return 1  # one\n") == normalized("def f():\n\n    return (1)\n")
+
+
+def test_a_killed_repair_run_resumes_from_its_log_without_asking_the_model_again(repo, tmp_path):
+    from autonomo.assembly import RunConfig, make_agent
+    from autonomo.repo import runs as repo_runs
+
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps([{"draft": WRONG_FIX}] * 4 + [{"draft": RIGHT_FIX}] * 4))
+    config = RunConfig(model=f"scripted:{path}", sandbox=sandbox_kind(), strategy="repair")
+    config, tree, run_dir = repo_runs.start(config, repo, home_of(repo))
+    agent = make_agent(config, tree, run_dir=run_dir)
+    agent.run(ISSUE, config=config.logged())
+    log = run_dir / "events.jsonl"
+    events = list(read_events(log))
+    # The kill: just after the second wave's rewrite was written, before it was checked (the worktree holds it).
+    cut = next(i for i, e in enumerate(events) if e["type"] == "observation" and e["id"] == "repair_5") + 1
+    log.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events[:cut]), encoding="utf-8")
+    result = invoke("resume", run_dir.name, "-w", str(repo), "--quiet")
+    assert result.exit_code == 0, result.output
+    events = list(read_events(log))
+    assert len(of_type(events, "model_call")) == 8  # the script has no 9th reply: none was asked for again
+    finished = of_type(events, "run_finished")[-1]
+    assert finished["outcome"] == "completed" and finished["totals"]["model_calls"] == 8
+    assert "return high" in git(repo, "show", f"{config.repository.branch}:calc/ops.py")
+    assert of_type(events, "patch_made") and (repo / "calc" / "ops.py").read_text() == OPS

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from autonomo.agent.draft import NO_CODE, code_blocks, draft_messages, failure_note, stop_sequences
 from autonomo.agent.repair import repair
+from autonomo.agent.repair import resume as resume_repair
 from autonomo.body import FINISH, Body, Draftable, Observation, TestReport
 from autonomo.events import Event, EventLog, Ledger, Outcome
 from autonomo.models.base import (
@@ -138,6 +139,7 @@ class Agent:
         self.temperature, self.seed = temperature, seed
         self.retry_base = retry_base
         self.repair = repair
+        self.replayed: list[ModelReply | ModelError] = []  # a resumed repair run's logged replies (agent/repair.py)
         self.ledger = Ledger()
         self.conversation = Conversation()
         self.step = 0
@@ -181,6 +183,8 @@ class Agent:
         self.calls = self.ledger.model_calls  # the seeds go on where the run stopped
         self.log.emit("run_resumed", after_events=len(events))
         started = next(e for e in events if e["type"] == "run_started")
+        if self.repair and any(e["type"] == "localized" for e in events):
+            return self._finish(started["snapshot"], lambda: resume_repair(self, started["goal"], events))
         return self._finish(started["snapshot"], lambda: self._resume_pending(events))
 
     def _finish(self, baseline: dict[str, str], work: Callable[[], Ending]) -> RunResult:

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from autonomo.agent.draft import BLOCK
 from autonomo.events import Outcome
-from autonomo.models.base import Message, ModelError, ModelReply, ToolCall, call_seed, parse_arguments
+from autonomo.models.base import Message, ModelError, ModelReply, ToolCall, Usage, call_seed, parse_arguments
 from autonomo.models.scripted import ScriptedModel
 from autonomo.prompts import render
+from autonomo.repo.checkout import git
 from autonomo.repo.localize import Candidate, Function, function_source, localize, source_of_test
 from autonomo.repo.testing import shown
 
@@ -89,10 +90,12 @@ def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: lis
     messages = repair_messages(context["issue"], f, original, context["test"], context["output"])
     # Every reply is logged before any is tried: a wave's tokens are spent whichever of them passes.
     written: list[tuple[int, ToolCall, str]] = []
-    for reply in samples(agent, messages, greedy):
+    replies, fresh = samples(agent, messages, greedy)
+    for reply in replies:
         agent.step += 1
         if isinstance(reply, ModelError):
-            agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
+            if fresh:
+                agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
             continue
         code = rewrite(reply.text, f.short, original)
         key = normalized(code) if code else None
@@ -102,7 +105,8 @@ def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: lis
             edit = {"path": f.file, "old": original, "new": code}
             call = parse_arguments(f"repair_{agent.step}", "edit", json.dumps(edit), agent.body.specs)
             written.append((agent.step, call, code))
-        agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
+        if fresh:
+            agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
     for step, call, code in written:
         agent._run_calls(step, [call], draft=True)
         if code not in (root / f.file).read_text(encoding="utf-8", errors="replace"):
@@ -123,9 +127,14 @@ def repair_messages(issue: str, function: Function, original: str, test: str, ou
     return [{"role": "system", "content": render("repair.system")}, {"role": "user", "content": request}]
 
 
-def samples(agent: Agent, messages: list[Message], greedy: bool) -> list[ModelReply | ModelError]:
+def samples(agent: Agent, messages: list[Message], greedy: bool) -> tuple[list[ModelReply | ModelError], bool]:
     """SAMPLES completions of one prompt, asked for at once (the local engine decodes them together), the first
-    greedy when ``greedy``. Each has its own seed, fixed by the order of calls, so a rerun samples the same."""
+    greedy when ``greedy``. Each has its own seed, fixed by the order of calls, so a rerun samples the same.
+    A resumed run's logged wave comes first, with False: it is in the log already."""
+    if len(agent.replayed) >= SAMPLES:
+        wave, agent.replayed[:SAMPLES] = agent.replayed[:SAMPLES], []
+        return wave, False
+    agent.replayed.clear()  # a wave cut short by the kill: sampled again (its tokens are in the ledger)
     first = agent.calls + 1
     agent.calls += SAMPLES
     replies: list[ModelReply | ModelError | None] = [None] * SAMPLES
@@ -147,7 +156,22 @@ def samples(agent: Agent, messages: list[Message], greedy: bool) -> list[ModelRe
             t.start()
         for t in threads:
             t.join()
-    return [r for r in replies if r is not None]
+    return [r for r in replies if r is not None], True
+
+
+def resume(agent: Agent, goal: str, events: list[dict]) -> Ending:
+    """Continues a repair run from its log: every rewrite is put back to the base commit, then the pipeline runs
+    again from the start (the checks are cheap and the same), taking the waves it logged instead of asking the
+    model again, and going on with new waves where the log ends."""
+    git(agent.body.workspace, "checkout", "-q", "--", ".")
+    start = next(i for i, e in enumerate(events) if e["type"] == "localized")
+    agent.replayed = [
+        ModelError(e["error"]) if "error" in e else ModelReply(e["text"], [], Usage())
+        for e in events[start:]
+        if e["type"] == "model_call"
+    ]
+    agent.step = 0  # the replayed waves count their steps again, as they did the first time
+    return repair(agent, goal) or agent._loop()
 
 
 def check(agent: Agent, step: int, failing: list[str], where: str) -> Ending | None:
