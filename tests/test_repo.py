@@ -302,3 +302,26 @@ def test_a_killed_repair_run_resumes_from_its_log_without_asking_the_model_again
     assert finished["outcome"] == "completed" and finished["totals"]["model_calls"] == 8
     assert "return high" in git(repo, "show", f"{config.repository.branch}:calc/ops.py")
     assert of_type(events, "patch_made") and (repo / "calc" / "ops.py").read_text() == OPS
+
+
+def test_an_issue_with_no_failing_test_gets_a_reproduction_test_first(repo, tmp_path):
+    # The user's repository has the bug but no test that shows it.
+    without = TESTS.replace("def test_clamp_high():\n    assert clamp(11, 0, 10) == 10\n\n", "")
+    (repo / "tests" / "test_ops.py").write_text(without)
+    git(repo, "commit", "-q", "-am", "no test of the bug")
+    broken = "```python\ndef test_it():\n    assert clamp(11, 0, 10) == 10\n```"  # no import: its own NameError
+    good = "```python\nfrom calc.ops import clamp\n\ndef test_clamp_above():\n    assert clamp(11, 0, 10) == 10\n```"
+    result = run_in(repo, script(tmp_path, broken, good, "no code", good, RIGHT_FIX, RIGHT_FIX, RIGHT_FIX, RIGHT_FIX),
+                    "--strategy", "repair")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (home_of(repo) / "runs").iterdir()
+    events = list(read_events(run_dir / "events.jsonl"))
+    checked = of_type(events, "candidate_checked")
+    reproduction = "test_autonomo_reproduction.py"
+    assert [(c["target"], c["passed"]) for c in checked] == [
+        (reproduction, False), (reproduction, True), ("clamp in calc/ops.py", True)
+    ]  # fmt: skip
+    assert of_type(events, "localized")[0]["failing"] == ["test_autonomo_reproduction.py::test_clamp_above"]
+    finished = of_type(events, "run_finished")[0]
+    assert finished["tests"] == "passed: 1 of 1 failing or new tests pass; 0 of 4 tests that passed before fail"
+    assert of_type(events, "patch_made")[0]["files"] == ["calc/ops.py", "test_autonomo_reproduction.py"]

@@ -183,7 +183,7 @@ class Agent:
         self.calls = self.ledger.model_calls  # the seeds go on where the run stopped
         self.log.emit("run_resumed", after_events=len(events))
         started = next(e for e in events if e["type"] == "run_started")
-        if self.repair and any(e["type"] == "localized" for e in events):
+        if self.repair and not any(e["type"] == "model_call" and not e.get("draft") for e in events):
             return self._finish(started["snapshot"], lambda: resume_repair(self, started["goal"], events))
         return self._finish(started["snapshot"], lambda: self._resume_pending(events))
 

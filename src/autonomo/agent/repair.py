@@ -41,18 +41,24 @@ SCHEDULE = (0, 0, 1, 2, 3, 4)
 HOT = 0.8  # temperature of the samples after the greedy one
 OUTPUT_CHARS = 2_000  # of the failing tests' output shown
 MAX_TOKENS = 1_024  # a rewrite is one function
+REPRODUCTION = "test_autonomo_reproduction.py"  # at the repository's root, where `python -m pytest` imports from
+OWN_MISTAKES = ("E   NameError", "E   ImportError", "E   ModuleNotFoundError", "SyntaxError", "fixture '")
 
 
 def repair(agent: Agent, goal: str) -> Ending | None:
-    """Runs the pipeline; None when there is nothing for it to start from (no failing test), so the caller goes
-    on as it otherwise would."""
+    """Runs the pipeline; None when there is nothing for it to start from (no failing test, and none of the
+    reproduction tests the model wrote fails), so the caller goes on as it otherwise would."""
     suite = agent.body.suite  # type: ignore[attr-defined]  # only a repository's body has one (make_agent)
     report = agent._verify(final=False)
     failing = suite.last.failing if suite.last else []
-    if report.passed or not failing:
-        return None
+    output = report.output
     root = agent.body.workspace
-    suspects = localize(root, suite.sandbox, suite.command, goal, failing, suite.last_output)
+    if not failing:  # an issue, no failing test: one is written first
+        found = reproduce(agent, goal, localize(root, suite.sandbox, suite.command, goal, [])[:1])
+        if found is None:
+            return None
+        failing, output = found
+    suspects = localize(root, suite.sandbox, suite.command, goal, failing, output)
     agent.log.emit(
         "localized",
         failing=failing,
@@ -64,7 +70,7 @@ def repair(agent: Agent, goal: str) -> Ending | None:
     )  # fmt: skip
     if not suspects:
         return Outcome.STUCK, "no function of the repository is run by the failing tests", None
-    context = {"issue": goal, "test": source_of_test(root, failing[0]), "output": shown(report.output, OUTPUT_CHARS)}
+    context = {"issue": goal, "test": source_of_test(root, failing[0]), "output": shown(output, OUTPUT_CHARS)}
     waves = [i for i in SCHEDULE if i < len(suspects)]
     seen: dict[int, set[str | None]] = {}
     for i in waves:
@@ -120,6 +126,71 @@ def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: lis
     return None
 
 
+def reproduce(agent: Agent, goal: str, hint: list[Candidate]) -> tuple[list[str], str] | None:
+    """One wave of tests written to reproduce the issue (Agentless's reproduction tests), shown the most likely
+    function for its names and imports. The first that fails as things are, for a reason other than its own
+    mistakes, stays in the workspace as REPRODUCTION (so it becomes part of the patch, a regression test to
+    review); the others are removed. Returns its failing tests and their output, or None."""
+    suite = agent.body.suite  # type: ignore[attr-defined]
+    root = agent.body.workspace
+    function = ""
+    if hint:
+        f = hint[0].function
+        function = render("repair.reproduce_hint", file=f.file, function=textwrap.dedent(function_source(root, f)))
+    request = render("repair.reproduce", issue=goal, hint=function, file=REPRODUCTION)
+    messages: list[Message] = [{"role": "system", "content": render("repair.system")},
+                               {"role": "user", "content": request}]  # fmt: skip
+    replies, fresh = samples(agent, messages, greedy=True)
+    written: list[tuple[int, ToolCall]] = []
+    seen: set[str | None] = set()
+    for reply in replies:
+        agent.step += 1
+        if isinstance(reply, ModelError):
+            if fresh:
+                agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
+            continue
+        code = test_module(reply.text)
+        call = None
+        if code is not None and normalized(code) not in seen:
+            seen.add(normalized(code))
+            create = {"path": REPRODUCTION, "content": code}
+            call = parse_arguments(f"reproduce_{agent.step}", "create", json.dumps(create), agent.body.specs)
+            written.append((agent.step, call))
+        if fresh:
+            agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
+    for step, call in written:
+        agent._run_calls(step, [call], draft=True)
+        comparison, run = suite.check([REPRODUCTION])
+        failing = [t for t in comparison.failing if t.startswith(REPRODUCTION + "::")]
+        agent.log.emit("candidate_checked", step=step, target=REPRODUCTION, passed=bool(failing) and not
+                       own_mistake(run.output), summary=f"{len(failing)} of its tests fail as things are")  # fmt: skip
+        if failing and not own_mistake(run.output):
+            return failing, run.output
+    if written:
+        remove = parse_arguments("reproduce_rm", "shell", json.dumps({"command": f"rm -f {REPRODUCTION}"}),
+                                 agent.body.specs)  # fmt: skip
+        agent._run_calls(agent.step, [remove], draft=True)
+    return None
+
+
+def test_module(reply: str) -> str | None:
+    """The reply's code block that parses and defines a test function, or None."""
+    for _, code in BLOCK.findall(reply):
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        if any(isinstance(n, ast.FunctionDef) and n.name.startswith("test") for n in ast.walk(tree)):
+            return code
+    return None
+
+
+def own_mistake(output: str) -> bool:
+    """A reproduction test that fails because it is broken itself (a bad import or name, a missing fixture)
+    reproduces nothing."""
+    return any(sign in output for sign in OWN_MISTAKES)
+
+
 def repair_messages(issue: str, function: Function, original: str, test: str, output: str) -> list[Message]:
     """The prompt that asks for one function rewritten: the issue, a failing test and how it fails, the function."""
     request = render("repair.request", issue=issue, test=test, output=output, file=function.file,
@@ -160,14 +231,14 @@ def samples(agent: Agent, messages: list[Message], greedy: bool) -> tuple[list[M
 
 
 def resume(agent: Agent, goal: str, events: list[dict]) -> Ending:
-    """Continues a repair run from its log: every rewrite is put back to the base commit, then the pipeline runs
-    again from the start (the checks are cheap and the same), taking the waves it logged instead of asking the
-    model again, and going on with new waves where the log ends."""
+    """Continues a repair run from its log (one that never left the pipeline): every rewrite is put back to the base
+    commit, then the pipeline runs again from the start (the checks are cheap and the same), taking the waves it
+    logged instead of asking the model again, and going on with new waves where the log ends."""
     git(agent.body.workspace, "checkout", "-q", "--", ".")
-    start = next(i for i, e in enumerate(events) if e["type"] == "localized")
+    git(agent.body.workspace, "clean", "-q", "-f", "--", REPRODUCTION)
     agent.replayed = [
         ModelError(e["error"]) if "error" in e else ModelReply(e["text"], [], Usage())
-        for e in events[start:]
+        for e in events
         if e["type"] == "model_call"
     ]
     agent.step = 0  # the replayed waves count their steps again, as they did the first time

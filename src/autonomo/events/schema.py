@@ -237,12 +237,14 @@ class Localized(EventModel):
 
 
 class CandidateChecked(EventModel):
-    """A rewrite the repair pipeline wrote was run against the failing tests."""
+    """A rewrite the repair pipeline wrote was run against the failing tests (or a reproduction test as things are)."""
 
     type: Literal["candidate_checked"]
     step: int = Field(description="the step of the model call that wrote it")
     target: str = Field(description="the function rewritten, and its file")
-    passed: bool = Field(description="the failing tests pass with it (the whole suite runs next)")
+    passed: bool = Field(
+        description="the failing tests pass with it (the whole suite runs next); a reproduction test: it fails"
+    )
     summary: str = Field(description="the comparison with the tests at the start")
 
 

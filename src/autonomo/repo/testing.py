@@ -174,13 +174,13 @@ class RepoTests:
         self.last_output = ""
 
     def check(self, tests: Iterable[str] = ()) -> tuple[Comparison, SuiteRun]:
-        """The suite, or only ``tests`` (then only they are compared)."""
+        """The suite, or only ``tests`` (ids, or files for all their tests; then only they are compared)."""
         chosen = set(tests)
         if not chosen:
             run = run_suite(self.sandbox, self.command)
             return compare(self.before, run.statuses), run
         run = run_suite(self.sandbox, without_paths(self.command, self.sandbox.workspace), chosen)
-        only = {t: s for t, s in run.statuses.items() if t in chosen}
+        only = {t: s for t, s in run.statuses.items() if t in chosen or t.split("::")[0] in chosen}
         return compare({t: s for t, s in self.before.items() if t in chosen}, only), run
 
     def report(self) -> TestReport:
