@@ -15,6 +15,7 @@ import random
 import re
 import shlex
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,9 @@ PAIRED = 0.25  # of the bugs, the share that are two mutations in one function: 
 MAX_PER_FUNCTION = 2  # bugs in one function: a benchmark of many places, not many variants of one
 MAX_BROKEN_SHARE = 0.5  # a bug that breaks most of the suite (an import-time crash) says nothing of where it is
 TEST_TIMEOUT = 120.0
+# A bug's suite run may take this many times the clean run (at least HANG_FLOOR s): some mutations loop forever
+# (parse's suite, 0.3 s clean, ran past 55 s under one), and a bug that only makes the suite slow is not kept.
+HANG_FACTOR, HANG_FLOOR = 5.0, 15.0
 SHOWN_TESTS = 5  # failing tests an issue names
 
 
@@ -157,7 +161,9 @@ def generate(repo: Path, out: Path, count: int, args: str = "", seed: int = 0, s
     scratch = out / "scratch"
     copy_tree(repo, scratch)
     box = Sandbox(scratch, kind=sandbox, timeout=TEST_TIMEOUT)
+    started = time.monotonic()
     baseline = run_suite(box, command)
+    limit = max(HANG_FLOOR, HANG_FACTOR * (time.monotonic() - started))
     passed = passing(baseline.statuses)
     if not passed:
         raise TaskFileError(f"no test of {repo} passes with `{command}`: {baseline.output.strip()[-300:]}")
@@ -181,7 +187,7 @@ def generate(repo: Path, out: Path, count: int, args: str = "", seed: int = 0, s
         original = read(scratch / first.path)
         write(scratch / first.path, apply(original, *chosen))
         try:
-            run = run_suite(box, command)
+            run = run_suite(box, command, timeout=limit)
         finally:
             write(scratch / first.path, original)
         broken = sorted(t for t in passed if run.statuses.get(t) in FAILING or t not in run.statuses)
