@@ -17,6 +17,7 @@ import ast
 import json
 import textwrap
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from autonomo.agent.draft import BLOCK
@@ -94,25 +95,17 @@ def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: lis
     f = suspect.function
     original = function_source(root, f)
     messages = repair_messages(context["issue"], f, original, context["test"], context["output"])
-    # Every reply is logged before any is tried: a wave's tokens are spent whichever of them passes.
-    written: list[tuple[int, ToolCall, str]] = []
-    replies, fresh = samples(agent, messages, greedy)
-    for reply in replies:
-        agent.step += 1
-        if isinstance(reply, ModelError):
-            if fresh:
-                agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
-            continue
-        code = rewrite(reply.text, f.short, original)
+
+    def propose(text: str, step: int) -> tuple[ToolCall, str] | None:
+        code = rewrite(text, f.short, original)
         key = normalized(code) if code else None
-        call = None
-        if code and key is not None and key not in seen:
-            seen.add(key)
-            edit = {"path": f.file, "old": original, "new": code}
-            call = parse_arguments(f"repair_{agent.step}", "edit", json.dumps(edit), agent.body.specs)
-            written.append((agent.step, call, code))
-        if fresh:
-            agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
+        if not code or key is None or key in seen:
+            return None
+        seen.add(key)
+        edit = {"path": f.file, "old": original, "new": code}
+        return parse_arguments(f"repair_{step}", "edit", json.dumps(edit), agent.body.specs), code
+
+    written = take(agent, messages, greedy, propose)
     for step, call, code in written:
         agent._run_calls(step, [call], draft=True)
         if code not in (root / f.file).read_text(encoding="utf-8", errors="replace"):
@@ -140,37 +133,53 @@ def reproduce(agent: Agent, goal: str, hint: list[Candidate]) -> tuple[list[str]
     request = render("repair.reproduce", issue=goal, hint=function, file=REPRODUCTION)
     messages: list[Message] = [{"role": "system", "content": render("repair.system")},
                                {"role": "user", "content": request}]  # fmt: skip
-    replies, fresh = samples(agent, messages, greedy=True)
-    written: list[tuple[int, ToolCall]] = []
     seen: set[str | None] = set()
-    for reply in replies:
-        agent.step += 1
-        if isinstance(reply, ModelError):
-            if fresh:
-                agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
-            continue
-        code = test_module(reply.text)
-        call = None
-        if code is not None and normalized(code) not in seen:
-            seen.add(normalized(code))
-            create = {"path": REPRODUCTION, "content": code}
-            call = parse_arguments(f"reproduce_{agent.step}", "create", json.dumps(create), agent.body.specs)
-            written.append((agent.step, call))
-        if fresh:
-            agent._emit_reply(ModelReply(reply.text, [call] if call else [], reply.usage), draft=True)
-    for step, call in written:
+
+    def propose(text: str, step: int) -> tuple[ToolCall, str] | None:
+        code = test_module(text)
+        if code is None or normalized(code) in seen:
+            return None
+        seen.add(normalized(code))
+        create = {"path": REPRODUCTION, "content": code}
+        return parse_arguments(f"reproduce_{step}", "create", json.dumps(create), agent.body.specs), code
+
+    written = take(agent, messages, True, propose)
+    for step, call, _ in written:
         agent._run_calls(step, [call], draft=True)
         comparison, run = suite.check([REPRODUCTION])
         failing = [t for t in comparison.failing if t.startswith(REPRODUCTION + "::")]
-        agent.log.emit("candidate_checked", step=step, target=REPRODUCTION, passed=bool(failing) and not
-                       own_mistake(run.output), summary=f"{len(failing)} of its tests fail as things are")  # fmt: skip
-        if failing and not own_mistake(run.output):
+        reproduces = bool(failing) and not own_mistake(run.output)
+        agent.log.emit("candidate_checked", step=step, target=REPRODUCTION, passed=reproduces,
+                       summary=f"{len(failing)} of its tests fail as things are")  # fmt: skip
+        if reproduces:
             return failing, run.output
     if written:
         remove = parse_arguments("reproduce_rm", "shell", json.dumps({"command": f"rm -f {REPRODUCTION}"}),
                                  agent.body.specs)  # fmt: skip
         agent._run_calls(agent.step, [remove], draft=True)
     return None
+
+
+def take(agent: Agent, messages: list[Message], greedy: bool,
+         propose: Callable[[str, int], tuple[ToolCall, str] | None]) -> list[tuple[int, ToolCall, str]]:  # fmt: skip
+    """One wave: its replies, each logged (a resumed run's are in the log already) with the call ``propose`` makes
+    of it, if any. Every reply is logged before any is tried: a wave's tokens are spent whichever of them passes.
+    Returns the calls with their steps and code, in order."""
+    replies, fresh = samples(agent, messages, greedy)
+    written = []
+    for reply in replies:
+        agent.step += 1
+        if isinstance(reply, ModelError):
+            if fresh:
+                agent.log.emit("model_call", step=agent.step, draft=True, error=str(reply))
+            continue
+        proposal = propose(reply.text, agent.step)
+        if proposal is not None:
+            written.append((agent.step, *proposal))
+        if fresh:
+            calls = [proposal[0]] if proposal else []
+            agent._emit_reply(ModelReply(reply.text, calls, reply.usage), draft=True)
+    return written
 
 
 def test_module(reply: str) -> str | None:
