@@ -134,3 +134,12 @@ def test_bench_bugs_end_to_end_with_a_scripted_model(tmp_path):
     both = CliRunner().invoke(app, ["bench", "bugs", "--tasks", "x", "--repo", str(repo)])
     assert both.exit_code == 2 and "not both" in both.output
     assert isinstance(task, BugTask)
+
+
+def test_an_issue_finds_a_methods_failure_under_its_class_name():
+    output = (
+        "_______________________ TestFormat.test_strip[a-1] _______________________\n"
+        "tests/test_format.py:3: in test_strip\n    assert f() == 1\nE   assert 0 == 1\n"
+        "=========================== short test summary info ============================\n"
+    )
+    assert failure_of("tests/test_format.py::TestFormat::test_strip[a-1]", output).endswith("E   assert 0 == 1")

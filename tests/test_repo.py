@@ -325,3 +325,14 @@ def test_an_issue_with_no_failing_test_gets_a_reproduction_test_first(repo, tmp_
     finished = of_type(events, "run_finished")[0]
     assert finished["tests"] == "passed: 1 of 1 failing or new tests pass; 0 of 4 tests that passed before fail"
     assert of_type(events, "patch_made")[0]["files"] == ["calc/ops.py", "test_autonomo_reproduction.py"]
+
+
+def test_test_ids_are_the_same_in_every_run(tmp_path):
+    # Parametrized over a set of strings: the ids follow the set's order, which a random hash seed would change.
+    (tmp_path / "test_set.py").write_text(
+        "import pytest\n@pytest.mark.parametrize('x', {'alpha', 'beta', 'gamma', 'delta', 'epsilon'})\n"
+        "def test_x(x):\n    assert x\n"
+    )
+    runs = [run_suite(Sandbox(tmp_path, kind=sandbox_kind()), PYTEST_ALL).statuses for _ in range(3)]
+    assert len(runs[0]) == 5 and runs[0] == runs[1] == runs[2]
+    assert list(runs[0]) == list(runs[1]) == list(runs[2])  # in the same order, too

@@ -134,7 +134,9 @@ def issue_text(failing: list[str], output: str) -> str:
 
 def failure_of(test: str, output: str) -> str:
     name = test.split("::")[-1]
-    section = re.search(rf"^_+ {re.escape(name)} _+\n(.*?)(?=^_{{3,}} |^=+ )", output, re.MULTILINE | re.DOTALL)
+    # pytest heads a failure with its name, after its class's for a method: "___ TestFormat.test_strip ___".
+    head = rf"^_+ (?:ERROR at \w+ of )?(?:[\w.]+\.)?{re.escape(name)} _+\n"
+    section = re.search(head + r"(.*?)(?=^_{3,} |^=+ )", output, re.MULTILINE | re.DOTALL)
     if not section:
         return ""
     kept, in_test = [], True

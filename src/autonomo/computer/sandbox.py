@@ -207,7 +207,10 @@ class Sandbox:
     def _env(self) -> dict[str, str]:
         # The interpreter running autonomo comes first so that `python` and `pytest` resolve in the sandbox.
         path = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
-        env = {"PATH": path, "HOME": str(self.workspace), "PYTHONDONTWRITEBYTECODE": "1"}
+        # A fixed hash seed: a test suite that parametrizes over a set gets different test ids in every process
+        # otherwise (isodate's: test_format[4-19-expected2-%C] in one run, ...-expected7-... in the next), and a
+        # repository run compares tests by id.
+        env = {"PATH": path, "HOME": str(self.workspace), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
         env.update({k: os.environ[k] for k in PASSED_ENV + self.pass_env if k in os.environ})
         return env
 
