@@ -263,7 +263,8 @@ def source_commit() -> str:
     repo = Repo(here)
     try:
         head = repo.git("rev-parse", "--short=12", "HEAD", check=False).strip()
-        dirty = repo.git("status", "--porcelain", "--", str(here.parent), check=False).strip()
+        # Untracked files do not count: tracked code cannot use a new file without a change of its own.
+        dirty = repo.git("status", "--porcelain", "--untracked-files=no", "--", str(here.parent), check=False).strip()
     except OSError:  # no git on this machine
         return "unknown"
     return head + ("+dirty" if dirty else "") if head else "unknown"
