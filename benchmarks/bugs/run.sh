@@ -6,7 +6,7 @@
 set -euo pipefail
 export LITELLM_LOCAL_MODEL_COST_MAP=True
 here=$(dirname "$0")
-per=${PER:-13}
+per=${PER:-15}
 out=${OUT:-bench-results/bugs-dev}
 "$here/fetch.sh" "$out/repos"
 grep -v '^\s*#' "$here/libraries.txt" | sed 's/#.*//' | while read -r pin args; do
