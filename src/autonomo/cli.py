@@ -423,7 +423,7 @@ def show(
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Argument(help="exercism | humaneval | bugs | inference")],
+    suite: Annotated[str, typer.Argument(help="exercism | humaneval | bugs | swe-lite | inference")],
     tasks: Annotated[Path | None, typer.Option(help="task JSONL (default: ../shared/benchmarks/...)")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="run only the first N tasks")] = None,
     attempts: Annotated[int, typer.Option(min=1, help="independent autonomo attempts per task")] = 1,
@@ -443,7 +443,12 @@ def bench(
     test_args: Annotated[str, typer.Option(help="bugs: pytest arguments, after any VAR=VALUE, e.g. 'tests'")] = "",
     seed: Annotated[int, typer.Option(help="bugs: where the choice of mutations starts")] = 0,
     generate_only: Annotated[bool, typer.Option(help="bugs: write the tasks, run nothing")] = False,
-    strategy: Annotated[str, typer.Option(help="bugs: autonomo's strategy, auto | loop | repair")] = "auto",
+    strategy: Annotated[str, typer.Option(help="bugs, swe-lite: autonomo's strategy, auto | loop | repair")] = "auto",
+    mirrors: Annotated[Path | None, typer.Option(help="swe-lite: folder of OWNER__NAME.git mirrors")] = None,
+    subset: Annotated[str, typer.Option(help="swe-lite: the instances marked so ('all': every one)")] = "dev30",
+    verify: Annotated[
+        bool, typer.Option(help="swe-lite: check the harness (the gold patch resolves, none not)")
+    ] = False,
 ) -> None:
     """Run a benchmark suite; rerunning the same command resumes where it stopped (inference: measure the engine)."""
     import contextlib
@@ -453,7 +458,7 @@ def bench(
         return bench_inference(model, sequences, max_tokens, draft, workload, out)
 
     from autonomo.bench.report import write_reports
-    from autonomo.bench.runner import AUTONOMO, MINISWE, SYSTEMS, Bench, BenchConfig
+    from autonomo.bench.runner import AUTONOMO, MINISWE, ONESHOT, SYSTEMS, Bench, BenchConfig
     from autonomo.bench.tasks import load_tasks
     from autonomo.files import slug
     from autonomo.models import gguf_file, load_model
@@ -467,6 +472,20 @@ def bench(
         task_list = bug_tasks(repo or [], tasks, out, count, test_args, seed, sandbox, limit)
         if generate_only:
             return
+    elif suite == "swe-lite":
+        from autonomo.bench.swelite import SWE_TASKS, load_swe_tasks, verify_harness
+
+        if mirrors is None or not mirrors.is_dir():
+            raise fail("bench swe-lite needs --mirrors DIR, a folder of the repositories' mirrors (OWNER__NAME.git)")
+        if ONESHOT in systems:
+            raise fail("the one-shot reference does not run on swe-lite yet")
+        task_list = load_swe_tasks(tasks or SWE_TASKS, mirrors, None if subset == "all" else subset, limit)
+        if verify:
+            rows = verify_harness(task_list, out / "verify", log=lambda line: Console().print(line, markup=False),
+                                  sandbox=sandbox)  # fmt: skip
+            bad = [r["instance_id"] for r in rows if not r["ok"]]
+            Console().print(f"harness: {len(rows) - len(bad)} of {len(rows)} instances check out; {out / 'verify'}")
+            raise typer.Exit(1 if bad else 0)
     else:
         task_list = load_tasks(suite, tasks, limit)
     agent_model = load_model(model)

@@ -17,11 +17,13 @@ from autonomo.agent.loop import Budget
 from autonomo.assembly import RunConfig, make_agent
 from autonomo.bench.bugs import BugTask
 from autonomo.bench.bugs import oneshot as bug_oneshot
+from autonomo.bench.swelite import SweTask
 from autonomo.bench.tasks import Task
 from autonomo.body import Draftable
 from autonomo.company.git import Repo
 from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.workspace import editable_files
+from autonomo.errors import SetupError
 from autonomo.events import Outcome
 from autonomo.files import slug, write_atomic
 from autonomo.models import Model, ModelError, call_seed
@@ -133,7 +135,7 @@ class Bench:
         attempt.passed, attempt.score = score.passed, score.summary
         return attempt
 
-    def _run_autonomo(self, task: Task | BugTask, workspace: Path, n: int, temperature: float) -> Attempt:
+    def _run_autonomo(self, task: Task | BugTask | SweTask, workspace: Path, n: int, temperature: float) -> Attempt:
         config = RunConfig(
             model=self.config.model_spec,
             sandbox=self.config.sandbox,
@@ -145,8 +147,11 @@ class Bench:
             seed=n,
             budget=Budget(max_steps=self.config.max_steps, tokens=ATTEMPT_TOKENS),
         )
-        if isinstance(task, BugTask):  # a repository: the run as `autonomo run` makes it, on a branch
-            config, tree, run_dir = repo_runs.start(config, workspace, home_of(workspace))
+        if isinstance(task, BugTask | SweTask):  # a repository: the run as `autonomo run` makes it, on a branch
+            try:
+                config, tree, run_dir = repo_runs.start(config, workspace, home_of(workspace))
+            except SetupError as exc:  # its tests cannot be run or read here: the attempt cannot start
+                return Attempt(n, temperature, n, f"setup_error: {exc}", False)
             agent = make_agent(config, tree, run_dir=run_dir, model=self.model)
             result = agent.run(task.goal, config=config.logged())
             if result.outcome != Outcome.INTERRUPTED:
