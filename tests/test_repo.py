@@ -336,3 +336,15 @@ def test_test_ids_are_the_same_in_every_run(tmp_path):
     runs = [run_suite(Sandbox(tmp_path, kind=sandbox_kind()), PYTEST_ALL).statuses for _ in range(3)]
     assert len(runs[0]) == 5 and runs[0] == runs[1] == runs[2]
     assert list(runs[0]) == list(runs[1]) == list(runs[2])  # in the same order, too
+
+
+def test_localization_traces_a_src_layout_whose_command_sets_pythonpath(repo):
+    (repo / "src").mkdir()
+    (repo / "calc").rename(repo / "src" / "calc")
+    command = f"PYTHONPATH=src {PYTEST_ALL}"
+    box = Sandbox(repo, kind=sandbox_kind())
+    run = run_suite(box, command)
+    failing = [t for t, s in run.statuses.items() if s == "FAILED"]
+    assert failing == ["tests/test_ops.py::test_clamp_high"]
+    suspects = localize(repo, box, command, ISSUE, failing, run.output)
+    assert suspects[0].function.name == "clamp" and suspects[0].why.startswith("ochiai 0.58")

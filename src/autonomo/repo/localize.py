@@ -116,10 +116,7 @@ def trace(sandbox: Sandbox, command: str, tests: list[str]) -> dict[str, dict]:
     test ran. The failing tests run with the rest of their files, whose passing tests say what is not at fault."""
     out = sandbox.workspace / TRACE_FILE
     chosen = sorted({t.split("::")[0] for t in tests})
-    traced = (
-        f"PYTHONPATH={PLUGIN_DIR}${{PYTHONPATH:+:$PYTHONPATH}} AUTONOMO_TRACE_ROOT=. AUTONOMO_TRACE_OUT={TRACE_FILE} "
-        f"{command} -p autonomo_trace"
-    )
+    traced = f"AUTONOMO_TRACE_ROOT=. AUTONOMO_TRACE_OUT={TRACE_FILE} {with_plugin_path(command)} -p autonomo_trace"
     try:
         run_suite(sandbox, traced, chosen)
         return json.loads(out.read_text()) if out.is_file() else {}
@@ -127,6 +124,14 @@ def trace(sandbox: Sandbox, command: str, tests: list[str]) -> dict[str, dict]:
         return {}
     finally:
         out.unlink(missing_ok=True)
+
+
+def with_plugin_path(command: str) -> str:
+    """The command with the plugin's folder first on PYTHONPATH, also where the command sets PYTHONPATH itself
+    (``PYTHONPATH=src python -m pytest``: a src layout), which would otherwise hide it."""
+    if re.match(r"^(?:[A-Za-z_]\w*=\S*\s+)*PYTHONPATH=", command):
+        return re.sub(r"\bPYTHONPATH=", f"PYTHONPATH={PLUGIN_DIR}:", command, count=1)
+    return f"PYTHONPATH={PLUGIN_DIR}${{PYTHONPATH:+:$PYTHONPATH}} {command}"
 
 
 def ochiai(traces: dict[str, dict], by_line: dict[tuple[str, int], Function]) -> dict[Function, float]:
