@@ -348,3 +348,12 @@ def test_localization_traces_a_src_layout_whose_command_sets_pythonpath(repo):
     assert failing == ["tests/test_ops.py::test_clamp_high"]
     suspects = localize(repo, box, command, ISSUE, failing, run.output)
     assert suspects[0].function.name == "clamp" and suspects[0].why.startswith("ochiai 0.58")
+
+
+def test_a_selection_of_tests_drops_the_suites_own_paths_and_keeps_the_shell_words(tmp_path):
+    from autonomo.repo.testing import without_paths
+
+    (tmp_path / "tests").mkdir()
+    env = 'PATH=/env/bin:"$PATH" PYTHONPATH="$PWD"/src'
+    assert without_paths(f"{env} pytest -rA tests -o addopts=", tmp_path) == f"{env} pytest -rA -o addopts="
+    assert without_paths("make test", tmp_path) == "make test"

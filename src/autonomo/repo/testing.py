@@ -53,15 +53,15 @@ def passing(statuses: dict[str, str]) -> set[str]:
 
 
 def without_paths(command: str, root: Path) -> str:
-    """The command without the files and folders it names (a suite's ``tests`` folder), so that a selection of
-    tests runs just those: pytest runs the union of what it is given."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
+    """The command without the files and folders it names after ``pytest`` (a suite's ``tests`` folder), so that a
+    selection of tests runs just those: pytest runs the union of what it is given. Cut as text, so that what
+    comes before (``PATH=ENV/bin:"$PATH"``) reaches the shell as written."""
+    m = re.search(r"\bpytest\b", command)
+    if m is None:
         return command
-    start = words.index("pytest") + 1 if "pytest" in words else len(words)  # its arguments, not the program
-    kept = words[:start] + [w for w in words[start:] if w.startswith("-") or not (root / w.split("::")[0]).exists()]
-    return " ".join(shlex.quote(w) for w in kept)
+    words = command[m.end() :].split()
+    kept = [w for w in words if w.startswith("-") or not (root / w.split("::")[0]).exists()]
+    return " ".join([command[: m.end()], *kept])
 
 
 def selection(tests: Iterable[str]) -> str:
