@@ -76,8 +76,7 @@ def repair(agent: Agent, goal: str) -> Ending | None:
     seen: dict[int, set[str | None]] = {}
     for i in waves:
         first = i not in seen
-        seen.setdefault(i, {normalized(function_source(root, suspects[i].function))})
-        ending = wave(agent, suspects[i], context, failing, seen[i], greedy=first)
+        ending = wave(agent, suspects[i], context, failing, seen.setdefault(i, set()), greedy=first)
         if ending is not None:
             return ending
     return Outcome.STUCK, f"no rewrite of the {len(seen)} most suspect functions passed the tests", None
@@ -86,7 +85,7 @@ def repair(agent: Agent, goal: str) -> Ending | None:
 def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: list[str], seen: set[str | None],
          greedy: bool) -> Ending | None:  # fmt: skip
     """SAMPLES rewrites of one suspect, each new one written, checked and undone when it fails. ``seen``: the
-    suspect's versions tried already (its own first); ``greedy``: the first sample is at temperature 0."""
+    suspect's versions tried already, its own among them; ``greedy``: the first sample is at temperature 0."""
     reason = agent.budget.exhausted(agent.ledger, agent.step)
     if reason:
         agent.log.emit("budget_stop", reason=reason)
@@ -94,6 +93,7 @@ def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: lis
     root = agent.body.workspace
     f = suspect.function
     original = function_source(root, f)
+    seen.add(normalized(original))
     messages = repair_messages(context["issue"], f, original, context["test"], context["output"])
 
     def propose(text: str, step: int) -> tuple[ToolCall, str] | None:
@@ -133,13 +133,14 @@ def reproduce(agent: Agent, goal: str, hint: list[Candidate]) -> tuple[list[str]
     request = render("repair.reproduce", issue=goal, hint=function, file=REPRODUCTION)
     messages: list[Message] = [{"role": "system", "content": render("repair.system")},
                                {"role": "user", "content": request}]  # fmt: skip
-    seen: set[str | None] = set()
+    seen: set[str] = set()
 
     def propose(text: str, step: int) -> tuple[ToolCall, str] | None:
         code = test_module(text)
-        if code is None or normalized(code) in seen:
+        key = normalized(code) if code is not None else None
+        if key is None or key in seen:
             return None
-        seen.add(normalized(code))
+        seen.add(key)
         create = {"path": REPRODUCTION, "content": code}
         return parse_arguments(f"reproduce_{step}", "create", json.dumps(create), agent.body.specs), code
 

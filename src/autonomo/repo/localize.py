@@ -163,7 +163,8 @@ def localize(
     frames: set[Function] = set()
     for file, line, _ in FRAME.findall(output):
         frames |= {f for f in functions if f.file == file and f.body <= int(line) <= f.end}
-    texts = [words(f.name) + words(function_source(root, f)) for f in functions]
+    lines = {file: source_lines(root, file) for file in {f.file for f in functions}}  # each file read once
+    texts = [words(f.name) + words("".join(lines[f.file][f.start - 1 : f.end])) for f in functions]
     relevance = bm25(words(issue), texts)
     top = max(relevance) or 1.0
     mentioned = set(re.findall(r"\w+", issue))
@@ -188,9 +189,12 @@ def localize(
     return ranked[:limit]
 
 
+def source_lines(root: Path, file: str) -> list[str]:
+    return (root / file).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+
+
 def function_source(root: Path, f: Function) -> str:
-    lines = (root / f.file).read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-    return "".join(lines[f.start - 1 : f.end])
+    return "".join(source_lines(root, f.file)[f.start - 1 : f.end])
 
 
 def source_of_test(root: Path, test_id: str) -> str:
