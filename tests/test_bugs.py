@@ -8,7 +8,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import sandbox_kind
+from fake_openai import FakeOpenAI, Reply, text_completion
 from typer.testing import CliRunner
 
 from autonomo.bench.bugs import BugTask, failure_of, generate, load, suite_command
@@ -134,6 +136,58 @@ def test_bench_bugs_end_to_end_with_a_scripted_model(tmp_path):
     both = CliRunner().invoke(app, ["bench", "bugs", "--tasks", "x", "--repo", str(repo)])
     assert both.exit_code == 2 and "not both" in both.output
     assert isinstance(task, BugTask)
+
+
+FIXED = LIB.split("\n\n\n")[0]  # clamp as it was before the bug
+
+
+@pytest.mark.parametrize(
+    ("strategy", "replies"),
+    [
+        # A hosted model's default, the tool loop, starts with a draft of whole files when the repository fits.
+        pytest.param("auto", [f"### lib.py\n```python\n{LIB}```"], id="auto-draft"),
+        # The pipeline: one wave of 4 fixes of the most suspect line, asked for at once (4 threads); a reply may
+        # rewrite the whole function instead.
+        pytest.param("repair", [f"```python\n{FIXED}\n```"] * 4, id="repair"),
+    ],
+)
+def test_bench_bugs_end_to_end_with_a_hosted_model(strategy, replies, server, tmp_path):
+    """The same command with --model PROVIDER/NAME --api-base URL: litellm's path, to a fake OpenAI-compatible
+    server, on tasks generated here."""
+    repo = library(tmp_path / "lib")
+    out = tmp_path / "bench"
+    gen = CliRunner().invoke(app, ["bench", "bugs", "--repo", str(repo), "--count", "1", "--out", str(out),
+                                   "--sandbox", sandbox_kind(), "--generate-only"])  # fmt: skip
+    assert gen.exit_code == 0, gen.output
+    tasks = out / "generated" / "lib" / "tasks.jsonl"
+    (task,) = load(tasks)
+    FakeOpenAI.replies = [Reply(payload=text_completion(text)) for text in [*replies, "no code"]]  # last: oneshot's
+    result = CliRunner().invoke(app, ["bench", "bugs", "--tasks", str(tasks), "--model", "openai/fake-coder",
+                                      "--api-base", server, "--peer", "oneshot", "--out", str(out),
+                                      "--sandbox", sandbox_kind(), "--strategy", strategy],
+                                catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = {r["system"]: r for r in read_report(out / "report.jsonl")}
+    mine, oneshot = rows["autonomo"], rows["oneshot"]
+    assert mine["passed"] and mine["task"] == task.id and mine["model"] == "openai/fake-coder"
+    assert not oneshot["passed"] and oneshot["outcome"] == "no usable function in the reply"
+    n = len(replies)  # each of the fake's replies counts 120 prompt tokens, 100 of them cached, and 15 completion
+    assert mine["steps"] == n and (mine["prompt_tokens"], mine["completion_tokens"]) == (120 * n, 15 * n)
+    assert mine["prompt_tokens_evaluated"] == 20 * n and mine["tokens"] == 135 * n
+    assert (oneshot["prompt_tokens"], oneshot["completion_tokens"]) == (120, 15)
+    # Every call went to the server, in order: autonomo's, then the one-shot reference's.
+    assert len(FakeOpenAI.requests) == n + 1 and not FakeOpenAI.replies
+    assert {r["model"] for r in FakeOpenAI.requests} == {"fake-coder"}
+    assert all(task.fail_to_pass[0] in r["messages"][-1]["content"] for r in FakeOpenAI.requests)  # the issue
+    mine_sent = FakeOpenAI.requests[:n]
+    assert all("tools" not in r for r in mine_sent)  # neither a draft nor a rewrite is a tool call
+    if strategy == "auto":
+        assert mine_sent[0]["temperature"] == 0.0 and "### tests/test_lib.py" in mine_sent[0]["stop"]
+    else:  # the wave's samples: one greedy and three hot, each with its own seed, a line's worth of tokens
+        assert sorted(r["temperature"] for r in mine_sent) == [0.0, 0.8, 0.8, 0.8]
+        assert len({r["seed"] for r in mine_sent}) == 4 and {r["max_tokens"] for r in mine_sent} == {200}
+        assert all(r["stop"] == ["\n```\n"] for r in mine_sent)  # cut where its code block ends
+    assert (repo / "lib.py").read_text() == LIB
 
 
 def test_an_issue_finds_a_methods_failure_under_its_class_name():

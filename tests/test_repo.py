@@ -12,12 +12,12 @@ import pytest
 from conftest import of_type, sandbox_kind
 from typer.testing import CliRunner
 
-from autonomo.agent.repair import normalized, rewrite
+from autonomo.agent.repair import fix_line, normalized, rewrite, statement_at
 from autonomo.cli import app
 from autonomo.computer.sandbox import Sandbox
 from autonomo.events import read_events
 from autonomo.repo.checkout import home_of
-from autonomo.repo.localize import localize, source_of_test
+from autonomo.repo.localize import localize, source_of_test, suspect_lines
 from autonomo.repo.testing import PYTEST_ALL, compare, discover, run_suite, statuses_in
 
 OPS = '''def add(a, b):
@@ -264,6 +264,68 @@ def test_localization_ranks_what_the_failing_test_ran(repo):
     assert source_of_test(repo, failing[0]).startswith("def test_clamp_high():")
 
 
+def test_the_lines_the_failing_test_ran_alone_come_first(repo):
+    box = Sandbox(repo, kind=sandbox_kind())
+    run = run_suite(box, PYTEST_ALL)
+    failing = [t for t, s in run.statuses.items() if s == "FAILED"]
+    (clamp,) = [s.function for s in localize(repo, box, PYTEST_ALL, ISSUE, failing, run.output)]
+    # `return low` of `x >= high` (line 10) only test_clamp_high runs: 1/sqrt(1*1); its `if` (9) 2 tests run, the
+    # first `if` (7) all 3. The first `return low` (8) and `return x` (11) it never runs.
+    assert suspect_lines(box, PYTEST_ALL, failing, run.output, [clamp]) == {clamp: [10, 9, 7]}
+    assert not (repo / ".autonomo-trace.json").exists() and not (repo / ".autonomo-trace-lines.json").exists()
+
+
+def test_a_lines_fix_replaces_its_statement_in_the_function():
+    original = (
+        "    def pick(self, x):\n"
+        "        if x is None:\n"
+        "            return 0\n"
+        "        elif x > 1:  # big\n"
+        "            # the rest\n"
+        "            return self.call(x,\n"
+        "                             1)\n"
+        "        return x\n"
+    )  # fmt: skip
+    assert statement_at(original, 4) == (4, 4)  # a compound statement: its header, not its comment or body
+    assert statement_at(original, 6) == (6, 7)  # a statement over two lines
+    assert statement_at(original, 1) is None  # the function itself is not a line's statement
+    fixed = fix_line("```python\nif x < 1:\n", original, "pick", (4, 4))  # cut at its block's end; elif kept
+    assert fixed == original.replace("elif x > 1:  # big", "elif x < 1:")
+    two = fix_line("```python\nreturn self.call(\n    x, 2)\n```", original, "pick", (6, 7))
+    assert two == original.replace("self.call(x,\n                             1)", "self.call(\n    x, 2)").replace(
+        "            return self.call(\n    x", "            return self.call(\n                x")
+    assert fix_line("```python\nif x < 1\n```", original, "pick", (4, 4)) is None  # does not parse
+    whole = "```python\ndef pick(self, x):\n    return x\n```"
+    assert fix_line(whole, original, "pick", (4, 4)) == "    def pick(self, x):\n        return x\n"
+
+
+def test_a_repair_run_tries_the_suspect_lines_first(repo, tmp_path):
+    # The first wave is for line 10, `return low`: a copy of it (not tried), a wrong fix, the fix.
+    model = script(tmp_path, "```python\nreturn low\n```", "```python\nreturn high + 1\n```",
+                   "Fixed:\n```python\nreturn high\n```\nIt returned the wrong bound.", "no code")  # fmt: skip
+    result = run_in(repo, model, "--strategy", "repair")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (home_of(repo) / "runs").iterdir()
+    assert "+        return high" in (run_dir / "changes.patch").read_text()
+    events = list(read_events(run_dir / "events.jsonl"))
+    (localized,) = of_type(events, "localized")
+    assert localized["suspects"][0]["suspect_lines"] == [10, 9, 7]
+    checked = of_type(events, "candidate_checked")
+    assert [(c["step"], c["passed"]) for c in checked] == [(2, False), (3, True)]
+    assert of_type(events, "run_finished")[0]["outcome"] == "completed"
+
+
+def test_when_no_lines_fix_passes_the_function_is_rewritten(repo, tmp_path):
+    # clamp's 3 suspect lines get a wave of 4 each (12 replies with no fix), then clamp is rewritten whole.
+    model = script(tmp_path, *["no code"] * 12, WRONG_FIX, RIGHT_FIX, "no code", "no code")
+    result = run_in(repo, model, "--strategy", "repair")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (home_of(repo) / "runs").iterdir()
+    events = list(read_events(run_dir / "events.jsonl"))
+    assert [(c["step"], c["passed"]) for c in of_type(events, "candidate_checked")] == [(13, False), (14, True)]
+    assert of_type(events, "run_finished")[0]["outcome"] == "completed"
+
+
 def test_localization_without_failing_tests_uses_the_issues_words(repo):
     suspects = localize(repo, Sandbox(repo, kind="none"), PYTEST_ALL, "the mean of values is wrong", [])
     assert suspects[0].function.name == "mean" and "named in the issue" in suspects[0].why
@@ -274,7 +336,14 @@ def test_a_rewrite_is_one_function_indented_as_the_original():
     reply = "Fixed:\n```python\ndef size(self):\n    return len(self.items)\n```\nDone."
     assert rewrite(reply, "size", original) == "    def size(self):\n        return len(self.items)\n"
     assert rewrite("```python\ndef other(self):\n    pass\n```", "size", original) is None
-    assert rewrite("```python\nimport os\ndef size(self):\n    pass\n```", "size", original) is None
+    assert rewrite("```python\ndef size(self):\n    pass\ndef more():\n    pass\n```", "size", original) is None
+    # Imports beside it are dropped, a class around it taken off (the 1.5B model adds them now and then).
+    fixed = "    def size(self):\n        return len(self.items)\n"
+    imported = "```python\nimport os\n\ndef size(self):\n    return len(self.items)\n```"
+    assert rewrite(imported, "size", original) == fixed
+    wrapped = ('```python\nclass Stack:\n    """A stack."""\n    @property\n    def size(self):\n'
+               '        return len(self.items)\n```')  # fmt: skip
+    assert rewrite(wrapped, "size", original) == "    @property\n" + fixed
     assert rewrite("```python\ndef size(self:\n```", "size", original) is None
     assert normalized("def f():\n    return 1  # one\n") == normalized("def f():\n\n    return (1)\n")
 

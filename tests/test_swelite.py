@@ -225,3 +225,62 @@ def test_bench_swe_lite_without_mirrors_gives_one_line(tmp_path):
     result = CliRunner().invoke(app, ["bench", "swe-lite", "--mirrors", str(tmp_path / "none")])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "needs --mirrors DIR" in lines[0]
+
+
+FIXED = CALC.replace("return a - b", "return a + b", 1)
+REPRODUCTION = "```python\nfrom calc import add\n\n\ndef test_add_adds():\n    assert add(2, 3) == 5\n```"
+
+
+@pytest.mark.parametrize(
+    ("strategy", "replies", "resolved"),
+    [
+        pytest.param("auto", [f"### calc.py\n```python\n{FIXED}```"], True, id="auto-draft"),
+        # A draft the repository's own tests accept (test_sub) that the instance's hidden test_add does not: the
+        # run is verified, the instance is not resolved.
+        pytest.param("auto", [f"### calc.py\n```python\n{FIXED.replace('a + b', 'a * b')}```"], False, id="auto-wrong"),
+        # No test fails at the base commit: a wave of reproduction tests first, then a wave of rewrites of add.
+        pytest.param("repair", [REPRODUCTION] * 4 + ["```python\ndef add(a, b):\n    return a + b\n```"] * 4, True,
+                     id="repair"),
+    ],
+)  # fmt: skip
+def test_bench_swe_lite_end_to_end_with_a_hosted_model(strategy, replies, resolved, instance, server, tmp_path,
+                                                       monkeypatch):  # fmt: skip
+    """`autonomo bench swe-lite --model PROVIDER/NAME --api-base URL` on the instance made here, through litellm to a
+    fake OpenAI-compatible server. The command loads swebench's specs and builds environments itself, which needs
+    the swebench package, pyenv Pythons and pip; here the stand-ins of the other tests take their place (the fake
+    specs, this interpreter as the environment)."""
+    from fake_openai import FakeOpenAI, Reply, text_completion
+    from typer.testing import CliRunner
+
+    from autonomo.bench import swelite
+    from autonomo.bench.runner import read_report
+    from autonomo.cli import app
+
+    monkeypatch.setattr(swelite, "load_swebench", fake_swebench)
+    monkeypatch.setattr(swelite, "EnvCache", lambda: this_python)
+    row, mirrors = instance
+    tasks, out = tmp_path / "tasks.jsonl", tmp_path / "bench"
+    tasks.write_text(json.dumps(row) + "\n")
+    FakeOpenAI.replies = [Reply(payload=text_completion(text)) for text in replies]
+    result = CliRunner().invoke(app, ["bench", "swe-lite", "--tasks", str(tasks), "--mirrors", str(mirrors),
+                                      "--model", "openai/fake-coder", "--api-base", server, "--out", str(out),
+                                      "--sandbox", sandbox_kind(), "--strategy", strategy],
+                                catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (mine,) = read_report(out / "report.jsonl")
+    assert (mine["system"], mine["task"], mine["model"]) == ("autonomo", "acme__calc-1", "openai/fake-coder")
+    assert mine["passed"] is resolved and mine["outcome"] == "completed"  # verified by its tests, either way
+    expected = "1/1 FAIL_TO_PASS, 1/1 PASS_TO_PASS" if resolved else "0/1 FAIL_TO_PASS, 1/1 PASS_TO_PASS"
+    assert mine["attempt_log"][0]["score"].startswith(expected)
+    n = len(replies)  # each of the fake's replies counts 120 prompt tokens, 100 of them cached, and 15 completion
+    assert mine["steps"] == n and (mine["prompt_tokens"], mine["completion_tokens"]) == (120 * n, 15 * n)
+    assert mine["prompt_tokens_evaluated"] == 20 * n and mine["tokens"] == 135 * n
+    assert len(FakeOpenAI.requests) == n and not FakeOpenAI.replies  # every call went to the server
+    assert {r["model"] for r in FakeOpenAI.requests} == {"fake-coder"}
+    for sent in FakeOpenAI.requests:  # the issue reaches the model, the hints and the hidden tests do not
+        prompt = "\n".join(m["content"] for m in sent["messages"])
+        assert ISSUE in prompt and HINT not in prompt and "test_add():" not in prompt
+    (patch,) = out.glob("work/autonomo/*/a0/.git/autonomo/runs/*/changes.patch")  # the run's own, on its branch
+    assert ("+    return a + b" in patch.read_text()) is resolved
+    started = json.loads((patch.parent / "events.jsonl").read_text().splitlines()[0])
+    assert started["config"]["api_base"] == server  # the log says where the calls went

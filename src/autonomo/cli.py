@@ -429,7 +429,11 @@ def bench(
     attempts: Annotated[int, typer.Option(min=1, help="independent autonomo attempts per task")] = 1,
     parallel: Annotated[int, typer.Option(min=1, help="autonomo attempts run at once (decoded together)")] = 1,
     model: Annotated[str, typer.Option(help="local | gguf:PATH | PROVIDER/MODEL")] = "local",
-    max_steps: Annotated[int, typer.Option(min=1)] = 15,
+    api_base: Annotated[str | None, typer.Option(help="base URL of an OpenAI-compatible server")] = None,
+    max_steps: Annotated[int, typer.Option(min=1, help="an attempt's model calls")] = 15,
+    budget_tokens: Annotated[
+        int | None, typer.Option(min=1, help="an attempt's tokens, prompt and completion (default 40,000)")
+    ] = None,
     peer: Annotated[list[str] | None, typer.Option(help="also run: oneshot | mini-swe-agent (repeatable)")] = None,
     skip_autonomo: Annotated[bool, typer.Option(help="run only the peers")] = False,
     out: Annotated[Path | None, typer.Option(help="results folder (default bench-results/SUITE-MODEL)")] = None,
@@ -458,7 +462,7 @@ def bench(
         return bench_inference(model, sequences, max_tokens, draft, workload, out)
 
     from autonomo.bench.report import write_reports
-    from autonomo.bench.runner import AUTONOMO, MINISWE, ONESHOT, SYSTEMS, Bench, BenchConfig
+    from autonomo.bench.runner import ATTEMPT_TOKENS, AUTONOMO, MINISWE, ONESHOT, SYSTEMS, Bench, BenchConfig
     from autonomo.bench.tasks import load_tasks
     from autonomo.files import slug
     from autonomo.models import gguf_file, load_model
@@ -488,9 +492,10 @@ def bench(
             raise typer.Exit(1 if bad else 0)
     else:
         task_list = load_tasks(suite, tasks, limit)
-    agent_model = load_model(model)
     check_strategy(strategy)
-    config = BenchConfig(out=out, model_spec=model, max_steps=max_steps, attempts=attempts, sandbox=sandbox,
+    agent_model = load_model(model, api_base=api_base)
+    config = BenchConfig(out=out, model_spec=model, api_base=api_base, max_steps=max_steps,
+                         max_tokens=budget_tokens or ATTEMPT_TOKENS, attempts=attempts, sandbox=sandbox,
                          parallel=parallel, strategy=strategy)  # fmt: skip
     console = Console()
     # A SIGTERM (a job runner stopping us) unwinds like Ctrl-C: the llama.cpp server is stopped, not orphaned.

@@ -4,21 +4,24 @@ tool loop through a repository.
 Small models do far better in fixed pipelines than in free agent loops (Agentless: localize, sample many candidate
 edits, keep those the tests accept; 7B models reach 16-25% of SWE-bench Lite that way, against single digits in
 loops), and our own embedded model converted none of 55 failures in its tool loop on Exercism. So here the model
-does the one thing it can: rewrite one function it is shown. The rest is done without it: the tests at the start
-say what fails (repo/testing.py), localization ranks the functions those tests ran (repo/localize.py), and each
-rewrite is written through the body's edit tool, checked against the failing tests, then against the whole
-suite, and undone when it fails. Samples of one prompt are asked for together, so the local engine evaluates the
-prompt once and decodes them in one batch; duplicates (the same code up to formatting) are tested once.
+does the one thing it can: fix one line it is shown, or rewrite one function. The rest is done without it: the
+tests at the start say what fails (repo/testing.py), localization ranks the functions those tests ran and then
+their lines (repo/localize.py), and each new version of a function is written through the body's edit tool,
+checked against the failing tests, then against the whole suite, and undone when it fails. Samples of one
+prompt are asked for together, so the local engine evaluates the prompt once and decodes them in one batch;
+duplicates (the same code up to formatting) are tested once.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import re
 import textwrap
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from autonomo.agent.draft import BLOCK
 from autonomo.events import Outcome
@@ -26,7 +29,7 @@ from autonomo.models.base import Message, ModelError, ModelReply, ToolCall, Usag
 from autonomo.models.scripted import ScriptedModel
 from autonomo.prompts import render
 from autonomo.repo.checkout import git
-from autonomo.repo.localize import Candidate, Function, function_source, localize, source_of_test
+from autonomo.repo.localize import Candidate, Function, function_source, localize, source_of_test, suspect_lines
 from autonomo.repo.testing import shown
 
 if TYPE_CHECKING:
@@ -39,9 +42,16 @@ SAMPLES = 4  # rewrites asked for together (a wave): the engine's default sequen
 # (LRUCache.set, run by most passing tests, so its Ochiai score is low); the two fixed at rank 1 took the 4th and
 # the 8th sample.
 SCHEDULE = (0, 0, 1, 2, 3, 4)
+# Before those, one wave per suspect line (repo/localize.suspect_lines): (suspect, how many of its lines), best
+# first. A line's fix is a few tokens where a function's is hundreds, and a small model shown the line finds the
+# fix far more often (see suspect_lines), so these come first.
+LINES = ((0, 4), (1, 3), (2, 2))
 HOT = 0.8  # temperature of the samples after the greedy one
+SHOWN_LINES = 5  # of each suspect's ranked lines, in its event
 OUTPUT_CHARS = 2_000  # of the failing tests' output shown
 MAX_TOKENS = 1_024  # a rewrite is one function
+LINE_TOKENS = 200  # a line's fix: a statement or a few
+LINE_STOP = ("\n```\n",)  # the end of its code block: what a small model writes after it is talk
 REPRODUCTION = "test_autonomo_reproduction.py"  # at the repository's root, where `python -m pytest` imports from
 OWN_MISTAKES = ("E   NameError", "E   ImportError", "E   ModuleNotFoundError", "SyntaxError", "fixture '")
 
@@ -60,44 +70,64 @@ def repair(agent: Agent, goal: str) -> Ending | None:
             return None
         failing, output = found
     suspects = localize(root, suite.sandbox, suite.command, goal, failing, output)
+    lined = [c.function for c in suspects[: len(LINES)]]
+    lines = suspect_lines(suite.sandbox, suite.command, failing, output, lined) if lined else {}
     agent.log.emit(
         "localized",
         failing=failing,
         suspects=[
             {"file": c.function.file, "function": c.function.name, "lines": [c.function.start, c.function.end],
-             "score": c.score, "why": c.why}
+             "score": c.score, "why": c.why, "suspect_lines": lines.get(c.function, [])[:SHOWN_LINES]}
             for c in suspects
         ],
     )  # fmt: skip
     if not suspects:
         return Outcome.STUCK, "no function of the repository is run by the failing tests", None
     context = {"issue": goal, "test": source_of_test(root, failing[0]), "output": shown(output, OUTPUT_CHARS)}
-    waves = [i for i in SCHEDULE if i < len(suspects)]
     seen: dict[int, set[str | None]] = {}
-    for i in waves:
-        first = i not in seen
-        ending = wave(agent, suspects[i], context, failing, seen.setdefault(i, set()), greedy=first)
+    for i, n in LINES:
+        if i >= len(suspects):
+            continue
+        f = suspects[i].function
+        for line in lines.get(f, [])[:n]:
+            original = function_source(root, f)
+            span = statement_at(original, line - f.start + 1)
+            if span is None:
+                continue
+            shown_line = textwrap.dedent("".join(original.splitlines(keepends=True)[span[0] - 1 : span[1]]))
+            messages = repair_messages(context, f, original, line=shown_line)
+            parse = functools.partial(fix_line, name=f.short, span=span)
+            ending = wave(agent, f, messages, parse, failing, seen.setdefault(i, set()), greedy=True, line=True)
+            if ending is not None:
+                return ending
+    rewritten: set[int] = set()
+    for i in (i for i in SCHEDULE if i < len(suspects)):
+        f = suspects[i].function
+        messages = repair_messages(context, f, function_source(root, f))
+        parse = functools.partial(rewrite, name=f.short)
+        ending = wave(agent, f, messages, parse, failing, seen.setdefault(i, set()), greedy=i not in rewritten)
         if ending is not None:
             return ending
+        rewritten.add(i)
     return Outcome.STUCK, f"no rewrite of the {len(seen)} most suspect functions passed the tests", None
 
 
-def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: list[str], seen: set[str | None],
-         greedy: bool) -> Ending | None:  # fmt: skip
-    """SAMPLES rewrites of one suspect, each new one written, checked and undone when it fails. ``seen``: the
-    suspect's versions tried already, its own among them; ``greedy``: the first sample is at temperature 0."""
+def wave(agent: Agent, f: Function, messages: list[Message], parse: Callable[..., str | None],
+         failing: list[str], seen: set[str | None], greedy: bool, line: bool = False) -> Ending | None:  # fmt: skip
+    """SAMPLES replies to one prompt about function ``f``, each new version of it that ``parse`` makes of one (from
+    the reply and ``original=`` the function as it is) written, checked and undone when it fails. ``seen``: the
+    function's versions tried already, its own among them; ``greedy``: the first sample is at temperature 0;
+    ``line``: the replies are a line's fix (short)."""
     reason = agent.budget.exhausted(agent.ledger, agent.step)
     if reason:
         agent.log.emit("budget_stop", reason=reason)
         return Outcome.BUDGET_EXHAUSTED, reason, None
     root = agent.body.workspace
-    f = suspect.function
     original = function_source(root, f)
     seen.add(normalized(original))
-    messages = repair_messages(context["issue"], f, original, context["test"], context["output"])
 
     def propose(text: str, step: int) -> tuple[ToolCall, str] | None:
-        code = rewrite(text, f.short, original)
+        code = parse(text, original=original)
         key = normalized(code) if code else None
         if not code or key is None or key in seen:
             return None
@@ -105,7 +135,8 @@ def wave(agent: Agent, suspect: Candidate, context: dict[str, str], failing: lis
         edit = {"path": f.file, "old": original, "new": code}
         return parse_arguments(f"repair_{step}", "edit", json.dumps(edit), agent.body.specs), code
 
-    written = take(agent, messages, greedy, propose)
+    limits = {"max_tokens": LINE_TOKENS, "stop": LINE_STOP} if line else {"max_tokens": MAX_TOKENS}
+    written = take(agent, messages, greedy, propose, **limits)
     for step, call, code in written:
         agent._run_calls(step, [call], draft=True)
         if code not in (root / f.file).read_text(encoding="utf-8", errors="replace"):
@@ -162,11 +193,12 @@ def reproduce(agent: Agent, goal: str, hint: list[Candidate]) -> tuple[list[str]
 
 
 def take(agent: Agent, messages: list[Message], greedy: bool,
-         propose: Callable[[str, int], tuple[ToolCall, str] | None]) -> list[tuple[int, ToolCall, str]]:  # fmt: skip
+         propose: Callable[[str, int], tuple[ToolCall, str] | None],
+         **limits: Any) -> list[tuple[int, ToolCall, str]]:  # fmt: skip
     """One wave: its replies, each logged (a resumed run's are in the log already) with the call ``propose`` makes
     of it, if any. Every reply is logged before any is tried: a wave's tokens are spent whichever of them passes.
-    Returns the calls with their steps and code, in order."""
-    replies, fresh = samples(agent, messages, greedy)
+    Returns the calls with their steps and code, in order. ``limits``: the model's max_tokens and stop."""
+    replies, fresh = samples(agent, messages, greedy, **limits)
     written = []
     for reply in replies:
         agent.step += 1
@@ -201,14 +233,15 @@ def own_mistake(output: str) -> bool:
     return any(sign in output for sign in OWN_MISTAKES)
 
 
-def repair_messages(issue: str, function: Function, original: str, test: str, output: str) -> list[Message]:
-    """The prompt that asks for one function rewritten: the issue, a failing test and how it fails, the function."""
-    request = render("repair.request", issue=issue, test=test, output=output, file=function.file,
-                     function=textwrap.dedent(original))  # fmt: skip
+def repair_messages(context: dict[str, str], function: Function, original: str, line: str = "") -> list[Message]:
+    """The prompt that asks for one function rewritten, or with ``line``, for that line of it fixed: the issue, a
+    failing test and how it fails, the function."""
+    request = render("repair.request", **context, file=function.file, function=textwrap.dedent(original), line=line)
     return [{"role": "system", "content": render("repair.system")}, {"role": "user", "content": request}]
 
 
-def samples(agent: Agent, messages: list[Message], greedy: bool) -> tuple[list[ModelReply | ModelError], bool]:
+def samples(agent: Agent, messages: list[Message], greedy: bool, max_tokens: int = MAX_TOKENS,
+            stop: Sequence[str] | None = None) -> tuple[list[ModelReply | ModelError], bool]:  # fmt: skip
     """SAMPLES completions of one prompt, asked for at once (the local engine decodes them together), the first
     greedy when ``greedy``. Each has its own seed, fixed by the order of calls, so a rerun samples the same.
     A resumed run's logged wave comes first, with False: it is in the log already."""
@@ -224,7 +257,7 @@ def samples(agent: Agent, messages: list[Message], greedy: bool) -> tuple[list[M
         temperature = max(agent.temperature, 0.0 if greedy and i == 0 else HOT)
         try:
             replies[i] = agent.model.complete(messages, temperature=temperature, seed=call_seed(agent.seed, first + i),
-                                              max_tokens=MAX_TOKENS)  # fmt: skip
+                                              max_tokens=max_tokens, stop=stop)  # fmt: skip
         except ModelError as exc:
             replies[i] = exc
 
@@ -270,19 +303,76 @@ def check(agent: Agent, step: int, failing: list[str], where: str) -> Ending | N
 
 def rewrite(reply: str, name: str, original: str) -> str | None:
     """The reply's new version of function ``name``, indented as the original is; None when the reply holds no
-    code block that parses to exactly that one function (a reply that rewrote something else is no rewrite)."""
+    code block that parses to that one function. Imports beside it are dropped and a class around it is taken
+    off: the 1.5B model adds them to one reply in ten (24 replies of two h11 bugs), and dropping them loses
+    nothing the module lacks (a name it needs and lacks fails the check). A reply that defines anything else
+    rewrote something else, and is no rewrite."""
     for _, code in BLOCK.findall(reply):
         code = textwrap.dedent(code).strip("\n")
         try:
             tree = ast.parse(code)
         except SyntaxError:
             continue
-        defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-        if len(tree.body) == 1 and len(defs) == 1 and defs[0].name == name:
-            indent = original[: len(original) - len(original.lstrip())]
-            ending = "\n" if original.endswith("\n") else ""
-            return textwrap.indent(code, indent.rsplit("\n", 1)[-1]) + ending
+        body = [n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom)]
+        if len(body) == 1 and isinstance(body[0], ast.ClassDef):  # the method, with its class written around it
+            body = [n for n in body[0].body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+        if len(body) != 1 or not isinstance(body[0], ast.FunctionDef | ast.AsyncFunctionDef) or body[0].name != name:
+            continue
+        node = body[0]
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        code = textwrap.dedent("\n".join(code.splitlines()[first - 1 : node.end_lineno]))
+        indent = original[: len(original) - len(original.lstrip())]
+        ending = "\n" if original.endswith("\n") else ""
+        return textwrap.indent(code, indent.rsplit("\n", 1)[-1]) + ending
     return None
+
+
+def statement_at(code: str, line: int) -> tuple[int, int] | None:
+    """The first and last lines (1-based, in ``code``, a function's source) of the statement that starts on ``line``;
+    of a compound one (if, for, with...), its header only."""
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return None
+    lines = code.splitlines()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt) or node.lineno != line or isinstance(node, DEFINITIONS):
+            continue
+        end = node.end_lineno or line
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+            end = max(line, body[0].lineno - 1)
+            while end > line and (lines[end - 1].strip().startswith("#") or not lines[end - 1].strip()):
+                end -= 1
+        return line, end
+    return None
+
+
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+CODE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)  # the block may be cut at LINE_STOP
+
+
+def fix_line(reply: str, original: str, name: str, span: tuple[int, int]) -> str | None:
+    """The function with the statement at ``span`` replaced by the reply's code, indented as the statement was; or
+    the reply's rewrite of the whole function, when it wrote one. None when the result does not parse."""
+    whole = rewrite(reply, name, original)
+    if whole is not None:
+        return whole
+    block = CODE.search(reply)
+    if block is None or not block.group(1).strip():
+        return None
+    new = textwrap.dedent(block.group(1)).strip("\n").splitlines()
+    lines = original.splitlines(keepends=True)
+    old = lines[span[0] - 1]
+    indent = old[: len(old) - len(old.lstrip())]
+    # An elif's fix written as an if (or the other way) keeps the statement's own keyword.
+    if old.lstrip().startswith("elif ") and new[0].startswith("if "):
+        new[0] = "el" + new[0]
+    elif old.lstrip().startswith("if ") and new[0].startswith("elif "):
+        new[0] = new[0][2:]
+    fixed = "".join(indent + n + "\n" if n.strip() else "\n" for n in new)
+    code = "".join(lines[: span[0] - 1]) + fixed + "".join(lines[span[1] :])
+    return code if normalized(code) is not None else None
 
 
 def normalized(code: str) -> str | None:

@@ -255,7 +255,8 @@ def oneshot(task: BugTask, workspace: Path, model: Model, temperature: float, se
     path = workspace / where["path"]
     function = next(f for f in functions_in(read(path), where["path"]) if f.name == where["function"])
     original = function_source(workspace, function)
-    messages = repair_messages(task.goal, function, original, source_of_test(workspace, task.fail_to_pass[0]), "")
+    context = {"issue": task.goal, "test": source_of_test(workspace, task.fail_to_pass[0]), "output": ""}
+    messages = repair_messages(context, function, original)
     reply = model.complete(messages, temperature=temperature, seed=seed, max_tokens=MAX_TOKENS)
     code = rewrite(reply.text, function.short, original)
     if code is None:

@@ -62,7 +62,9 @@ class Attempt:
 class BenchConfig:
     out: Path
     model_spec: str
+    api_base: str | None = None  # of a hosted model's server
     max_steps: int = 15
+    max_tokens: int = ATTEMPT_TOKENS  # an attempt's budget
     attempts: int = 1
     sandbox: str = "bwrap"
     parallel: int = 1  # autonomo attempts run at once: the local engine decodes them together
@@ -138,6 +140,7 @@ class Bench:
     def _run_autonomo(self, task: Task | BugTask | SweTask, workspace: Path, n: int, temperature: float) -> Attempt:
         config = RunConfig(
             model=self.config.model_spec,
+            api_base=self.config.api_base,
             sandbox=self.config.sandbox,
             command_timeout=60,
             protect=list(getattr(task, "protected", ())),
@@ -145,7 +148,7 @@ class Bench:
             strategy=self.config.strategy,
             temperature=temperature,
             seed=n,
-            budget=Budget(max_steps=self.config.max_steps, tokens=ATTEMPT_TOKENS),
+            budget=Budget(max_steps=self.config.max_steps, tokens=self.config.max_tokens),
         )
         if isinstance(task, BugTask | SweTask):  # a repository: the run as `autonomo run` makes it, on a branch
             try:

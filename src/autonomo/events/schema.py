@@ -226,6 +226,9 @@ class Suspect(Record):
     lines: list[int] = Field(description="its first and last line")
     score: float = Field(description="how suspect it is (higher: more)")
     why: str = Field(description="what the score comes from: ochiai, a traceback, bm25, a name in the issue")
+    suspect_lines: list[int] = Field(
+        default=[], description="the lines of it the failing tests ran, most suspect first (the first few)"
+    )
 
 
 class Localized(EventModel):

@@ -5,7 +5,8 @@ failures on Exercism, whose workspaces are two files), but it can often fix one 
 search is done here: a map of every function from ``ast``; when tests fail, which functions each test ran
 (spectrum-based fault localization: a function run by the failing tests and by few passing ones is suspect,
 scored by Ochiai, the measure that ranked best in Abreu et al.'s and Pearson et al.'s comparisons); the frames of
-their tracebacks; and, with no failing test to go on, BM25 between the issue's words and each function's.
+their tracebacks; and, with no failing test to go on, BM25 between the issue's words and each function's. Within
+the most suspect functions, their lines are ranked the same way.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.workspace import TEST_FILE, files
 from autonomo.repo.testing import run_suite
 
+T = TypeVar("T")
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugins"
 TRACE_FILE = ".autonomo-trace.json"  # written by the plugin into the workspace, read and removed at once
+LINES_FILE = ".autonomo-trace-lines.json"  # the functions whose lines it traces, for it to read
 TEST_DIRS = {"tests", "test", "testing", "docs", "doc", "examples", "benchmarks"}
 FRAME = re.compile(r"^(\S+\.py):(\d+): in (\S+)", re.MULTILINE)  # pytest --tb=short's frame lines
 WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -111,12 +116,16 @@ def bm25(query: list[str], documents: list[list[str]], k1: float = 1.2, b: float
     return scores
 
 
-def trace(sandbox: Sandbox, command: str, tests: list[str]) -> dict[str, dict]:
+def trace(sandbox: Sandbox, command: str, tests: list[str], lines_of: list[Function] = ()) -> dict[str, dict]:
     """Test id -> {"outcome", "functions": [[file, first line], ...]}: which of the repository's functions each
-    test ran. The failing tests run with the rest of their files, whose passing tests say what is not at fault."""
-    out = sandbox.workspace / TRACE_FILE
+    test ran, and with ``lines_of``, "lines": [[file, line], ...], the lines it ran of those functions. The failing
+    tests run with the rest of their files, whose passing tests say what is not at fault."""
+    out, wanted = sandbox.workspace / TRACE_FILE, sandbox.workspace / LINES_FILE
     chosen = sorted({t.split("::")[0] for t in tests})
     traced = f"AUTONOMO_TRACE_ROOT=. AUTONOMO_TRACE_OUT={TRACE_FILE} {with_plugin_path(command)} -p autonomo_trace"
+    if lines_of:
+        wanted.write_text(json.dumps([[f.file, line] for f in lines_of for line in {f.start, f.body}]))
+        traced = f"AUTONOMO_TRACE_LINES={LINES_FILE} {traced}"
     try:
         run_suite(sandbox, traced, chosen)
         return json.loads(out.read_text()) if out.is_file() else {}
@@ -124,6 +133,7 @@ def trace(sandbox: Sandbox, command: str, tests: list[str]) -> dict[str, dict]:
         return {}
     finally:
         out.unlink(missing_ok=True)
+        wanted.unlink(missing_ok=True)
 
 
 def with_plugin_path(command: str) -> str:
@@ -134,20 +144,22 @@ def with_plugin_path(command: str) -> str:
     return f"PYTHONPATH={PLUGIN_DIR}${{PYTHONPATH:+:$PYTHONPATH}} {command}"
 
 
-def ochiai(traces: dict[str, dict], by_line: dict[tuple[str, int], Function]) -> dict[Function, float]:
-    failed: Counter[Function] = Counter()
-    passed: Counter[Function] = Counter()
+def ochiai(traces: dict[str, dict], key: str, of: Callable[[tuple[str, int]], T | None]) -> dict[T, float]:
+    """Ochiai's suspicion of each element the failing tests ran (traces[test][key], each mapped by ``of``): the
+    failing tests that ran it over sqrt(all failing tests x all tests that ran it)."""
+    failed: Counter[T] = Counter()
+    passed: Counter[T] = Counter()
     total_failed = 0
     for result in traces.values():
         bad = result.get("outcome") not in (None, "passed", "skipped")
         total_failed += bad
-        for file, line in result.get("functions", []):
-            function = by_line.get((file, line))
-            if function is not None:
-                (failed if bad else passed)[function] += 1
+        for file, line in result.get(key, []):
+            element = of((file, line))
+            if element is not None:
+                (failed if bad else passed)[element] += 1
     if not total_failed:
         return {}
-    return {f: n / math.sqrt(total_failed * (n + passed[f])) for f, n in failed.items()}
+    return {e: n / math.sqrt(total_failed * (n + passed[e])) for e, n in failed.items()}
 
 
 def localize(
@@ -159,7 +171,7 @@ def localize(
     if not functions:
         return []
     by_line = {(f.file, line): f for f in functions for line in (f.start, f.body)}
-    suspicion = ochiai(trace(sandbox, command, failing), by_line) if failing else {}
+    suspicion = ochiai(trace(sandbox, command, failing), "functions", by_line.get) if failing else {}
     frames: set[Function] = set()
     for file, line, _ in FRAME.findall(output):
         frames |= {f for f in functions if f.file == file and f.body <= int(line) <= f.end}
@@ -187,6 +199,26 @@ def localize(
         ranked.append(Candidate(f, round(score, 4), why))
     ranked.sort(key=lambda c: (-c.score, c.function.end - c.function.start, c.function.file, c.function.start))
     return ranked[:limit]
+
+
+def suspect_lines(sandbox: Sandbox, command: str, failing: list[str], output: str,
+                  functions: list[Function]) -> dict[Function, list[int]]:  # fmt: skip
+    """The lines of each function that the failing tests ran, most suspect first: line-level Ochiai from a second
+    traced run that traces lines in these functions only, with a traceback's line first. A model that is shown the
+    line does far better than one shown the function: given the changed line of 11 generated bugs, the 1.5B model
+    restored 5 in 6 samples each; given the function, 1 in 8 (the rest were the function copied unchanged)."""
+    traces = trace(sandbox, command, failing, functions)
+    ranked = {}
+    for f in functions:
+        def mine(at: tuple[str, int], f: Function = f) -> int | None:
+            return at[1] if at[0] == f.file and f.body < at[1] <= f.end else None
+
+        suspicion = ochiai(traces, "lines", mine)
+        for file, line, _ in FRAME.findall(output):
+            if mine((file, int(line))) is not None:
+                suspicion[int(line)] = suspicion.get(int(line), 0.0) + 0.5
+        ranked[f] = sorted(suspicion, key=lambda n: (-suspicion[n], n))
+    return ranked
 
 
 def source_lines(root: Path, file: str) -> list[str]:
