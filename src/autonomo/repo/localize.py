@@ -204,9 +204,10 @@ def localize(
 def suspect_lines(sandbox: Sandbox, command: str, failing: list[str], output: str,
                   functions: list[Function]) -> dict[Function, list[int]]:  # fmt: skip
     """The lines of each function that the failing tests ran, most suspect first: line-level Ochiai from a second
-    traced run that traces lines in these functions only, with a traceback's line first. A model that is shown the
-    line does far better than one shown the function: given the changed line of 11 generated bugs, the 1.5B model
-    restored 5 in 6 samples each; given the function, 1 in 8 (the rest were the function copied unchanged)."""
+    traced run that traces lines in these functions only, with a traceback's line first. A small model shown the
+    line fixes what it does not fix when shown the function: given the changed line of 11 generated bugs (6
+    samples each; 3 of them changed two lines), the 1.5B model restored 5; asked for whole functions, it mostly
+    copied them unchanged (parse-001 in stop 32's run: 20 of 20 samples)."""
     traces = trace(sandbox, command, failing, functions)
     ranked = {}
     for f in functions:
