@@ -12,7 +12,7 @@ import pytest
 from conftest import of_type, sandbox_kind
 from typer.testing import CliRunner
 
-from autonomo.agent.repair import fix_line, normalized, rewrite, statement_at
+from autonomo.agent.repair import fix_line, normalized, only, rewrite, statement_at
 from autonomo.cli import app
 from autonomo.computer.sandbox import Sandbox
 from autonomo.events import read_events
@@ -297,6 +297,9 @@ def test_a_lines_fix_replaces_its_statement_in_the_function():
     assert fix_line("```python\nif x < 1\n```", original, "pick", (4, 4)) is None  # does not parse
     whole = "```python\ndef pick(self, x):\n    return x\n```"
     assert fix_line(whole, original, "pick", (4, 4)) == "    def pick(self, x):\n        return x\n"
+    # Only a fix that changed nothing but its statement can be kept as part of a fix (a rewrite can be a workaround).
+    assert only(original, fixed, (4, 4)) and only(original, two, (6, 7))
+    assert not only(original, fix_line(whole, original, "pick", (4, 4)), (4, 4))
 
 
 def test_a_repair_run_tries_the_suspect_lines_first(repo, tmp_path):
@@ -426,3 +429,28 @@ def test_a_selection_of_tests_drops_the_suites_own_paths_and_keeps_the_shell_wor
     env = 'PATH=/env/bin:"$PATH" PYTHONPATH="$PWD"/src'
     assert without_paths(f"{env} pytest -rA tests -o addopts=", tmp_path) == f"{env} pytest -rA -o addopts="
     assert without_paths("make test", tmp_path) == "make test"
+
+
+def test_a_fix_that_makes_some_failing_tests_pass_is_kept_and_the_rest_sought_on_top(repo, tmp_path):
+    # Two bugs in clamp: each bound returns the other. Line 7 (`if x < low`, run by both failing tests) comes
+    # first, then `return high` (8): its fix makes test_clamp_low pass and breaks nothing, so it stays, and the
+    # pipeline starts over from it with test_clamp_high alone, whose first suspect line is `return low` (10).
+    two = OPS.replace("if x < low:\n        return low", "if x < low:\n        return high")
+    (repo / "calc" / "ops.py").write_text(two)
+    git(repo, "commit", "-q", "-am", "two bugs")
+    model = script(tmp_path, *["no code"] * 4, "```python\nreturn low\n```", *["no code"] * 3,
+                   "```python\nreturn high\n```", *["no code"] * 3)  # fmt: skip
+    result = run_in(repo, model, "--strategy", "repair")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (home_of(repo) / "runs").iterdir()
+    events = list(read_events(run_dir / "events.jsonl"))
+    first, then = of_type(events, "localized")
+    assert first["failing"] == ["tests/test_ops.py::test_clamp_high", "tests/test_ops.py::test_clamp_low"]
+    assert first["suspects"][0]["suspect_lines"][:2] == [7, 8]
+    assert then["failing"] == ["tests/test_ops.py::test_clamp_high"] and then["suspects"][0]["suspect_lines"][0] == 10
+    assert [(c["step"], c["passed"]) for c in of_type(events, "candidate_checked")] == [(5, False), (9, True)]
+    finished = of_type(events, "run_finished")[0]
+    assert finished["outcome"] == "completed"
+    assert finished["tests"].startswith("passed: 2 of 2 failing or new tests pass")
+    fixed = OPS.replace("if x >= high:\n        return low", "if x >= high:\n        return high")
+    assert git(repo, "show", f"autonomo/{run_dir.name}:calc/ops.py") == fixed  # both fixes, on the run's branch

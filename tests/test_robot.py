@@ -321,7 +321,9 @@ def test_the_committed_policy_walks_round_a_box_and_pushes_it():
     start = robot.position("red_box")
     pushed = robot.push("red_box", math.pi)  # towards the robot's start
     moved = start[:2] - robot.position("red_box")[:2]
-    assert pushed.ok and not robot.fell and moved[0] >= 0.35 and abs(moved[1]) < 0.2, pushed.output
+    # Sideways it moved 0.07 m with torch's plain kernels and 0.23 m with its AVX2 and AVX-512 ones (2026-12-02,
+    # ATEN_CPU_CAPABILITY): the walk amplifies the last bits of the policy's floats, so the bound leaves room.
+    assert pushed.ok and not robot.fell and moved[0] >= 0.35 and abs(moved[1]) < 0.3, pushed.output
     assert robot.position("red_box")[2] == pytest.approx(start[2], abs=0.02)  # it slid, it did not tip over
 
 

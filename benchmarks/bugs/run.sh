@@ -22,7 +22,7 @@ rows = [r for group in itertools.zip_longest(*per_library) for r in group if r]
 (out / "tasks.jsonl").write_text("".join(r + "\n" for r in rows))
 print(f"{len(rows)} tasks from {len(per_library)} libraries")
 PY
-.venv/bin/autonomo bench bugs --tasks "$out/tasks.jsonl" --peer oneshot --max-steps 24 --out "$out" "$@"
+.venv/bin/autonomo bench bugs --tasks "$out/tasks.jsonl" --peer oneshot --max-steps 60 --budget-tokens 100000 --out "$out" "$@"
 commit=$(git rev-parse --short=12 HEAD)
 mkdir -p "benchmarks/bugs-$commit"
 cp "$out/report.jsonl" "$out/report.md" "benchmarks/bugs-$commit/"
