@@ -295,6 +295,8 @@ def test_a_lines_fix_replaces_its_statement_in_the_function():
     assert two == original.replace("self.call(x,\n                             1)", "self.call(\n    x, 2)").replace(
         "            return self.call(\n    x", "            return self.call(\n                x")
     assert fix_line("```python\nif x < 1\n```", original, "pick", (4, 4)) is None  # does not parse
+    cut = "```python\ndef pick(self, x):\n    if x is None:\n        return 1\n    elif"  # a rewrite, cut at 200 tokens
+    assert fix_line(cut, original, "pick", (6, 7)) is None  # not pasted in as the statement's fix
     whole = "```python\ndef pick(self, x):\n    return x\n```"
     assert fix_line(whole, original, "pick", (4, 4)) == "    def pick(self, x):\n        return x\n"
     # Only a fix that changed nothing but its statement can be kept as part of a fix (a rewrite can be a workaround).

@@ -377,6 +377,7 @@ def statement_at(code: str, line: int) -> tuple[int, int] | None:
 
 
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+DEFINES = ("def ", "async def ", "class ", "@")
 CODE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)  # the block may be cut at LINE_STOP
 
 
@@ -390,6 +391,8 @@ def fix_line(reply: str, original: str, name: str, span: tuple[int, int]) -> str
     if block is None or not block.group(1).strip():
         return None
     new = textwrap.dedent(block.group(1)).strip("\n").splitlines()
+    if any(n.startswith(DEFINES) for n in new):  # a definition is no line's fix: the function's rewrite, cut short
+        return None
     lines = original.splitlines(keepends=True)
     old = lines[span[0] - 1]
     indent = old[: len(old) - len(old.lstrip())]
