@@ -456,3 +456,33 @@ def test_a_fix_that_makes_some_failing_tests_pass_is_kept_and_the_rest_sought_on
     assert finished["tests"].startswith("passed: 2 of 2 failing or new tests pass")
     fixed = OPS.replace("if x >= high:\n        return low", "if x >= high:\n        return high")
     assert git(repo, "show", f"autonomo/{run_dir.name}:calc/ops.py") == fixed  # both fixes, on the run's branch
+
+
+def test_a_line_shared_by_a_nested_function_and_its_parent_is_tried_once(tmp_path):
+    root = tmp_path / "nest"
+    (root / "calc").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "calc" / "__init__.py").write_text("")
+    (root / "calc" / "ops.py").write_text(
+        "def scale(values, k):\n    def one(v):\n        w = v * k\n        return w + 1\n"
+        "    out = []\n    for v in values:\n        out.append(one(v))\n    return out\n"
+    )
+    (root / "tests" / "test_ops.py").write_text(
+        "from calc.ops import scale\n\ndef test_empty():\n    assert scale([], 2) == []\n\n"
+        "def test_one():\n    assert scale([3], 2) == [6]\n"
+    )
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "scale")
+    # Suspect lines: scale.one's 3 and 4, then scale's 3, 4, 7, 2 (its def: no line's fix), 5. Lines 3 and 4 are
+    # not asked about again, so the waves are for 3, 4, 7 and 5: 16 replies, and the 17th is the rewrite of one.
+    fix = "```python\ndef one(v):\n    w = v * k\n    return w\n```"
+    result = run_in(root, script(tmp_path, *["no code"] * 16, fix, *["no code"] * 3), "--strategy", "repair")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (home_of(root) / "runs").iterdir()
+    events = list(read_events(run_dir / "events.jsonl"))
+    (localized,) = of_type(events, "localized")
+    assert [(s["function"], s["suspect_lines"][:4]) for s in localized["suspects"]] == [
+        ("scale.one", [3, 4]), ("scale", [3, 4, 7, 2])
+    ]  # fmt: skip
+    assert [(c["step"], c["passed"]) for c in of_type(events, "candidate_checked")] == [(17, True)]

@@ -104,11 +104,15 @@ def fix(agent: Agent, goal: str, failing: list[str], output: str) -> Ending:
         return Outcome.STUCK, "no function of the repository is run by the failing tests", None
     context = {"issue": goal, "test": source_of_test(root, failing[0]), "output": shown(output, OUTPUT_CHARS)}
     seen: dict[int, set[str | None]] = {}
+    # A nested function's lines are its parent's too, and each is tried once (toolz-000: 2 of the first 3
+    # suspect lines of evalform_back had been tried for thread_last around it; the faulty one was its 4th).
+    tried: set[tuple[str, int]] = set()
     for i, n in LINES:
         if i >= len(suspects):
             continue
         f = suspects[i].function
-        for line in lines.get(f, [])[:n]:
+        for line in [k for k in lines.get(f, []) if (f.file, k) not in tried][:n]:
+            tried.add((f.file, line))
             original = function_source(root, f)
             span = statement_at(original, line - f.start + 1)
             if span is None:
