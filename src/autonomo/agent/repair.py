@@ -7,9 +7,10 @@ loops), and our own embedded model converted none of 55 failures in its tool loo
 does the one thing it can: fix one line it is shown, or rewrite one function. The rest is done without it: the
 tests at the start say what fails (repo/testing.py), localization ranks the functions those tests ran and then
 their lines (repo/localize.py), and each new version of a function is written through the body's edit tool,
-checked against the failing tests, then against the whole suite, and undone when it fails. Samples of one
-prompt are asked for together, so the local engine evaluates the prompt once and decodes them in one batch;
-duplicates (the same code up to formatting) are tested once.
+checked against the failing tests, then against the whole suite, and undone when it fails (or kept when it is a
+line's fix that made some pass and broke none: paired bugs). Samples of one prompt are asked for together, so the
+local engine evaluates the prompt once and decodes them in one batch; duplicates (the same code up to formatting)
+are tested once.
 """
 
 from __future__ import annotations
@@ -412,8 +413,9 @@ def fix_line(reply: str, original: str, name: str, span: tuple[int, int]) -> str
 
 def only(original: str, code: str, span: tuple[int, int]) -> bool:
     """Whether ``code`` is ``original`` with only the lines of ``span`` changed. A partial fix is kept only then:
-    a whole rewrite that some failing tests pass can be a workaround (on boltons-000 one of a caller made 1 of 22
-    pass, and localized again from it, the faulty function fell out of the suspects)."""
+    a rewrite can change far more than a fault, and the pipeline localizes again from what it keeps (on
+    boltons-000, from a wrong edit that made 1 of 22 failing tests pass, the faulty function fell out of the
+    suspects; that edit was a rewrite cut short and pasted in as a line's fix, which fix_line now refuses)."""
     old, new = original.splitlines(), code.splitlines()
     tail = len(old) - span[1]
     return old[: span[0] - 1] == new[: span[0] - 1] and old[len(old) - tail :] == new[len(new) - tail :]
