@@ -132,9 +132,7 @@ def fix(agent: Agent, goal: str, failing: list[str], output: str) -> Ending:
         messages = repair_messages(context, f, function_source(root, f))
         parse = functools.partial(rewrite, name=f.short)
         ending = wave(agent, f, messages, parse, failing, seen.setdefault(i, set()), greedy=i not in rewritten)
-        if isinstance(ending, Progress):
-            return fix(agent, goal, ending.failing, ending.output)
-        if ending is not None:
+        if ending is not None:  # never Progress: a whole rewrite is no partial fix (see only)
             return ending
         rewritten.add(i)
     return Outcome.STUCK, f"no rewrite of the {len(seen)} most suspect functions passed the tests", None
@@ -319,12 +317,12 @@ def resume(agent: Agent, goal: str, events: list[dict]) -> Ending:
 
 
 def check(agent: Agent, step: int, failing: list[str], where: str, partial: bool) -> Ending | Progress | None:
-    """Runs the failing tests against a rewrite just written, then, when some of them pass, the whole suite; with
-    ``partial``, a rewrite that some passed and that broke none is Progress."""
+    """Runs the failing tests against a rewrite just written, then, when they pass (or with ``partial``, some of
+    them), the whole suite; with ``partial``, a rewrite that some passed and that broke none is Progress."""
     suite = agent.body.suite  # type: ignore[attr-defined]
     quick, _ = suite.check(failing)
     agent.log.emit("candidate_checked", step=step, target=where, passed=quick.passed, summary=quick.summary())
-    if not quick.fixed:
+    if not (quick.passed or partial and quick.fixed):
         return None
     report = agent._verify(final=False)
     if report.passed:
