@@ -423,7 +423,7 @@ def show(
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Argument(help="exercism | humaneval | bugs | swe-lite | inference")],
+    suite: Annotated[str, typer.Argument(help="exercism | humaneval | company | bugs | swe-lite | inference")],
     tasks: Annotated[Path | None, typer.Option(help="task JSONL (default: ../shared/benchmarks/...)")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="run only the first N tasks")] = None,
     attempts: Annotated[int, typer.Option(min=1, help="independent autonomo attempts per task")] = 1,
@@ -434,7 +434,9 @@ def bench(
     budget_tokens: Annotated[
         int | None, typer.Option(min=1, help="an attempt's tokens, prompt and completion (default 40,000)")
     ] = None,
-    peer: Annotated[list[str] | None, typer.Option(help="also run: oneshot | mini-swe-agent (repeatable)")] = None,
+    peer: Annotated[
+        list[str] | None, typer.Option(help="also run: oneshot | mini-swe-agent | company (repeatable)")
+    ] = None,
     skip_autonomo: Annotated[bool, typer.Option(help="run only the peers")] = False,
     out: Annotated[Path | None, typer.Option(help="results folder (default bench-results/SUITE-MODEL)")] = None,
     sandbox: Annotated[str, typer.Option(help="bwrap | none")] = "bwrap",
@@ -453,6 +455,8 @@ def bench(
     verify: Annotated[
         bool, typer.Option(help="swe-lite: check the harness (the gold patch resolves, none not)")
     ] = False,
+    tier: Annotated[str | None, typer.Option(help="company: only the requests of tier 1, 2 or calibration")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="company: engineers working at once")] = 2,
 ) -> None:
     """Run a benchmark suite; rerunning the same command resumes where it stopped (inference: measure the engine)."""
     import contextlib
@@ -462,7 +466,16 @@ def bench(
         return bench_inference(model, sequences, max_tokens, draft, workload, out)
 
     from autonomo.bench.report import write_reports
-    from autonomo.bench.runner import ATTEMPT_TOKENS, AUTONOMO, MINISWE, ONESHOT, SYSTEMS, Bench, BenchConfig
+    from autonomo.bench.runner import (
+        ATTEMPT_TOKENS,
+        AUTONOMO,
+        COMPANY,
+        MINISWE,
+        ONESHOT,
+        SYSTEMS,
+        Bench,
+        BenchConfig,
+    )
     from autonomo.bench.tasks import load_tasks
     from autonomo.files import slug
     from autonomo.models import gguf_file, load_model
@@ -491,12 +504,19 @@ def bench(
             Console().print(f"harness: {len(rows) - len(bad)} of {len(rows)} instances check out; {out / 'verify'}")
             raise typer.Exit(1 if bad else 0)
     else:
-        task_list = load_tasks(suite, tasks, limit)
+        task_list = load_tasks(suite, tasks)
+        if tier is not None:
+            task_list = [t for t in task_list if t.labels.get("tier") == tier]
+            if not task_list:
+                raise fail(f"no {suite} task has tier {tier!r}")
+        task_list = task_list[:limit]
+    if COMPANY in systems and suite != "company":
+        raise fail("company mode builds products: run it on the company suite")
     check_strategy(strategy)
     agent_model = load_model(model, api_base=api_base)
     config = BenchConfig(out=out, model_spec=model, api_base=api_base, max_steps=max_steps,
                          max_tokens=budget_tokens or ATTEMPT_TOKENS, attempts=attempts, sandbox=sandbox,
-                         parallel=parallel, strategy=strategy)  # fmt: skip
+                         parallel=parallel, strategy=strategy, workers=workers)  # fmt: skip
     console = Console()
     # A SIGTERM (a job runner stopping us) unwinds like Ctrl-C: the llama.cpp server is stopped, not orphaned.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -53,15 +53,63 @@ def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+TIER_COLUMNS = (
+    "system", "tier", "requests", "delivered", "hidden tests passed", "tokens/request", "tokens/delivered",
+    "seconds/delivered", "$/delivered",
+)  # fmt: skip
+
+
+def tier_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The company benchmark's view: per system and tier, what was delivered and at what cost."""
+    out = []
+    for system in dict.fromkeys(r["system"] for r in rows):
+        for tier in sorted({r["tier"] for r in rows if r["system"] == system}):
+            mine = [r for r in rows if r["system"] == system and r["tier"] == tier]
+            delivered = sum(r["passed"] for r in mine)
+            tests = sum(r.get("tests_total", 0) for r in mine)
+            out.append(
+                {
+                    "system": system,
+                    "tier": tier,
+                    "requests": len(mine),
+                    "delivered": delivered,
+                    "hidden tests passed": f"{sum(r.get('tests_passed', 0) for r in mine)}/{tests}",
+                    "tokens/request": round(sum(r["tokens"] for r in mine) / len(mine)),
+                    "tokens/delivered": per_solved(sum(r["tokens"] for r in mine), delivered),
+                    "seconds/delivered": per_solved(sum(r["wall_seconds"] for r in mine), delivered),
+                    "$/delivered": per_solved(sum(r.get("cost_usd", 0.0) for r in mine), delivered),
+                }
+            )
+    return out
+
+
+def role_spend(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """A company's spend per role, summed over its requests."""
+    total: dict[str, dict[str, float]] = {}
+    for row in rows:
+        for attempt in row["attempt_log"]:
+            for role, spent in attempt.get("spend", {}).items():
+                mine = total.setdefault(role, {})
+                for key in ("model_calls", "tokens", "seconds"):
+                    mine[key] = round(mine.get(key, 0) + spent.get(key, 0), 1)
+    return total
+
+
+def table(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join("–" if r[c] is None else str(r[c]) for c in columns) + " |" for r in rows]
+
+
 def per_solved(value: float, solved: int) -> float | None:
     return round(value / solved, 1) if solved else None
 
 
 def markdown(rows: list[dict[str, Any]], title: str) -> str:
-    table = summary_rows(rows)
-    lines = [f"# {title}", "", provenance(rows), "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in table:
-        lines.append("| " + " | ".join("–" if row[c] is None else str(row[c]) for c in COLUMNS) + " |")
+    lines = [f"# {title}", "", provenance(rows), "", *table(COLUMNS, summary_rows(rows))]
+    if all("tier" in r for r in rows):
+        lines += ["", "By tier (delivered: every hidden test passes):", "", *table(TIER_COLUMNS, tier_rows(rows))]
+        for role, spent in role_spend(rows).items():
+            lines.append(f"- company spend, {role}: " + ", ".join(f"{v:g} {k}" for k, v in spent.items()))
     lines += ["", "Per task (passed / attempts / steps / tokens / seconds):", ""]
     for system in dict.fromkeys(r["system"] for r in rows):
         cells = [

@@ -20,6 +20,7 @@ from autonomo.bench.bugs import oneshot as bug_oneshot
 from autonomo.bench.swelite import SweTask
 from autonomo.bench.tasks import Task
 from autonomo.body import Draftable
+from autonomo.company.board import SPLIT
 from autonomo.company.git import Repo
 from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.workspace import editable_files
@@ -30,8 +31,8 @@ from autonomo.models import Model, ModelError, call_seed
 from autonomo.repo import runs as repo_runs
 from autonomo.repo.checkout import git, home_of
 
-AUTONOMO, ONESHOT, MINISWE = "autonomo", "oneshot", "mini-swe-agent"
-SYSTEMS = (AUTONOMO, ONESHOT, MINISWE)
+AUTONOMO, ONESHOT, MINISWE, COMPANY = "autonomo", "oneshot", "mini-swe-agent", "company"
+SYSTEMS = (AUTONOMO, ONESHOT, MINISWE, COMPANY)
 RETRY_TEMPERATURE = 0.7  # attempts after the first sample, so that they differ
 # An autonomo attempt's limits are steps and tokens, never seconds, so a solve rate does not depend on how loaded the
 # machine is. In the recorded run (5ccb275) the 300 s limit attempts had then stopped 102 of the 209 attempts that
@@ -51,11 +52,15 @@ class Attempt:
     verified: bool  # the system's own check, before scoring (autonomo: the workspace tests it ran)
     passed: bool = False  # the benchmark's scoring
     score: str = ""
+    tests_passed: int = 0  # of the scoring tests
+    tests_total: int = 0
     steps: int = 0
     prompt_tokens: int = 0
     prompt_tokens_evaluated: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
     seconds: float = 0.0
+    spend: dict[str, Any] = field(default_factory=dict)  # a company's, by role
 
 
 @dataclass
@@ -69,6 +74,7 @@ class BenchConfig:
     sandbox: str = "bwrap"
     parallel: int = 1  # autonomo attempts run at once: the local engine decodes them together
     strategy: str = "auto"  # of autonomo in a repository (RunConfig.strategy)
+    workers: int = 2  # a company's engineers at once
 
 
 @dataclass
@@ -77,6 +83,8 @@ class Bench:
     model: Model
     peer_server: Any = None  # a started LlamaServer for mini-swe-agent, when that peer runs
     log: Callable[[str], None] = print
+    # Scripted engineers (tests): by task, then by item as Company takes them.
+    engineer_scripts: dict[str, dict[str, list[list[dict]]]] = field(default_factory=dict)
     rows: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -100,7 +108,7 @@ class Bench:
                 start = time.monotonic()
                 attempts = self.run_task(system, task, before, k)
                 wall = time.monotonic() - start + (row["wall_seconds"] if row else 0.0)
-                row = summarize(system, task.id, attempts, wall, self.config.model_spec)
+                row = {**summarize(system, task.id, attempts, wall, self.config.model_spec), **task.labels}
                 self.rows[(system, task.id)] = row
                 self._save()
                 mark = "PASS" if row["passed"] else "fail"
@@ -135,6 +143,7 @@ class Bench:
             raise KeyboardInterrupt
         score = task.score(workspace, workspace.with_name(f"a{n}-score"), sandbox=self.config.sandbox)
         attempt.passed, attempt.score = score.passed, score.summary
+        attempt.tests_passed, attempt.tests_total = score.tests_passed, score.tests_total
         return attempt
 
     def _run_autonomo(self, task: Task | BugTask | SweTask, workspace: Path, n: int, temperature: float) -> Attempt:
@@ -173,6 +182,7 @@ class Bench:
             prompt_tokens=t["prompt_tokens"],
             prompt_tokens_evaluated=t["prompt_tokens_evaluated"],
             completion_tokens=t["completion_tokens"],
+            cost_usd=t["cost_usd"],
             seconds=t["elapsed_seconds"],
         )
 
@@ -199,8 +209,10 @@ class Bench:
         usage = reply.usage
         written = []
         for path, code in code_blocks(reply.text, draft):
-            if path in draft.editable:
-                (workspace / path).write_text(code, encoding="utf-8")
+            target = (workspace / path).resolve()
+            if target.is_relative_to(workspace.resolve()):  # the files a request asks for, and no path outside
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(code, encoding="utf-8")
                 written.append(path)
         return Attempt(
             attempt=n,
@@ -212,7 +224,38 @@ class Bench:
             prompt_tokens=usage.prompt_tokens,
             prompt_tokens_evaluated=usage.prompt_tokens_evaluated,
             completion_tokens=usage.completion_tokens,
+            cost_usd=usage.cost_usd,
             seconds=time.monotonic() - start,
+        )
+
+    def _run_company(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
+        """Company mode on the request, at the token budget an autonomo attempt has (the engineers' steps are its
+        step limit). Verified: delivered, i.e. QA found every acceptance check of the plan passing on main."""
+        from autonomo.company.orchestrator import Company, CompanyBudget
+        from autonomo.events import CompanyOutcome, EventLog, new_run_id
+
+        log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+        budget = CompanyBudget(tokens=self.config.max_tokens, agent_steps=self.config.max_steps)
+        company = Company(workspace, log, model=self.config.model_spec, chat_model=self.model,
+                          workers=self.config.workers, budget=budget, sandbox=self.config.sandbox,
+                          api_base=self.config.api_base, scripts=self.engineer_scripts.get(task.id))  # fmt: skip
+        start = time.monotonic()
+        result = company.run(task.goal)
+        roles = result.spend["by_role"]
+        total = {key: int(sum(r.get(key, 0) for r in roles.values())) for key in ("model_calls", *SPLIT)}
+        return Attempt(
+            attempt=n,
+            temperature=temperature,
+            seed=n,
+            outcome=f"{result.outcome}: {result.summary}",
+            verified=result.outcome == CompanyOutcome.DELIVERED,
+            steps=total["model_calls"],
+            prompt_tokens=total["prompt_tokens"],
+            prompt_tokens_evaluated=total["prompt_tokens_evaluated"],
+            completion_tokens=total["completion_tokens"],
+            cost_usd=result.spend["usd"],
+            seconds=time.monotonic() - start,
+            spend=roles,
         )
 
     def _run_mini_swe_agent(self, task: Task, workspace: Path, n: int, temperature: float) -> Attempt:
@@ -295,6 +338,8 @@ def summarize(system: str, task_id: str, attempts: list[Attempt], wall: float, m
     for key in ("steps", "prompt_tokens", "prompt_tokens_evaluated", "completion_tokens"):
         row[key] = sum(getattr(a, key) for a in attempts)
     row["tokens"] = row["prompt_tokens"] + row["completion_tokens"]
+    row["cost_usd"] = round(sum(a.cost_usd for a in attempts), 6)
+    row["tests_passed"], row["tests_total"] = winner.tests_passed, winner.tests_total
     row["attempt_log"] = [vars(a) for a in attempts]
     return row
 

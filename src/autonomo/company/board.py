@@ -10,6 +10,8 @@ from typing import Any
 from autonomo.company.plan import Check, WorkItem
 from autonomo.events import Event, ItemState
 
+# Spend entries also split the tokens (logs from before that have only ``tokens``).
+SPLIT = ("prompt_tokens", "prompt_tokens_evaluated", "completion_tokens")
 CLOSED = (ItemState.MERGED, ItemState.FAILED, ItemState.COMBINED)  # states an item does not leave
 
 
@@ -100,8 +102,8 @@ class Board:
             self.spent_usd += s["cost_usd"]
             self.spent_tokens += s["tokens"]
             for table, key in ((self.by_role, s["role"]), (self.by_item, s["item"] or "(company)")):
-                for name in ("model_calls", "tokens", "cost_usd", "seconds"):
-                    table[key][name] += s[name]
+                for name in ("model_calls", "tokens", "cost_usd", "seconds", *SPLIT):
+                    table[key][name] += s.get(name, 0)
 
     def ready(self) -> list[WorkItem]:
         merged = {i for i, s in self.items.items() if s.state == ItemState.MERGED}

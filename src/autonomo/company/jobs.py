@@ -26,6 +26,7 @@ class Job:
     script: list[dict[str, Any]] | None = None  # a scripted model's replies (tests)
     max_steps: int = 20
     usd: float | None = None
+    tokens: int | None = None
     sandbox: str = "bwrap"
     temperature: float = 0.0
     seed: int = 0
@@ -52,7 +53,7 @@ def run_job(job: Job) -> JobResult:
         temperature=job.temperature,
         seed=job.seed,
         retry_base=0.05 if job.script else 1.0,
-        budget=Budget(max_steps=job.max_steps, usd=job.usd),
+        budget=Budget(max_steps=job.max_steps, tokens=job.tokens, usd=job.usd),
     )
     model = ScriptedModel(job.script) if job.script is not None else None
     agent = make_agent(config, Path(job.worktree), home=Path(job.home), model=model)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autonomo.company.backends import Backend, local_backend
-from autonomo.company.board import Board
+from autonomo.company.board import SPLIT, Board
 from autonomo.company.git import Repo
 from autonomo.company.jobs import Job, JobResult
 from autonomo.company.plan import (
@@ -252,6 +252,7 @@ class Company:
                 script=script.pop(0) if script else None,
                 max_steps=self.budget.agent_steps,
                 usd=self._agent_usd(),
+                tokens=self._agent_tokens(),
                 sandbox=self.sandbox,
                 # One greedy attempt first; every other attempt, and every later round, samples: a greedy model
                 # given the same item again mostly writes the same code again.
@@ -266,6 +267,10 @@ class Company:
         left = None if self.budget.usd is None else max(self.budget.usd - self.board.spent_usd, 0.0)
         caps = [c for c in (left, self.budget.agent_usd) if c is not None]
         return min(caps) if caps else None
+
+    def _agent_tokens(self) -> int | None:
+        """What is left of the company's tokens: one engineer's run cannot overspend the whole company's."""
+        return None if self.budget.tokens is None else max(self.budget.tokens - self.board.spent_tokens, 1)
 
     def _attempt_done(self, item_id: str, future: asyncio.Future[JobResult]) -> None:
         try:
@@ -442,6 +447,9 @@ def spend(role: str, item: str, usage: Usage) -> dict[str, Any]:
         "item": item,
         "model_calls": 1,
         "tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens": usage.prompt_tokens,
+        "prompt_tokens_evaluated": usage.prompt_tokens_evaluated,
+        "completion_tokens": usage.completion_tokens,
         "cost_usd": usage.cost_usd,
         "seconds": round(usage.seconds, 3),
     }
@@ -451,6 +459,7 @@ def pick(totals: dict[str, Any]) -> dict[str, Any]:
     return {
         "model_calls": totals.get("model_calls", 0),
         "tokens": totals.get("tokens", 0),
+        **{key: totals.get(key, 0) for key in SPLIT},
         "cost_usd": totals.get("cost_usd", 0.0),
         "seconds": totals.get("elapsed_seconds", 0.0),
     }

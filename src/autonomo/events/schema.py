@@ -86,6 +86,9 @@ class Spend(Record):
     item: str = Field(description='the work item it was for; "" for the company as a whole')
     model_calls: int = Field(description="model calls made")
     tokens: int = Field(description="prompt and completion tokens")
+    prompt_tokens: int = Field(0, description="of tokens, the prompts' (0 in logs from before they were split)")
+    prompt_tokens_evaluated: int = Field(0, description="of prompt tokens, those the model computed (no cache hit)")
+    completion_tokens: int = Field(0, description="of tokens, the replies'")
     cost_usd: float = Field(description="dollars, as the provider prices them (0 for local models)")
     seconds: float = Field(description="seconds spent: in the model call, or the engineer run's wall time")
 
