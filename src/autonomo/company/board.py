@@ -103,7 +103,8 @@ class Board:
             self.spent_tokens += s["tokens"]
             for table, key in ((self.by_role, s["role"]), (self.by_item, s["item"] or "(company)")):
                 for name in ("model_calls", "tokens", "cost_usd", "seconds", *SPLIT):
-                    table[key][name] += s.get(name, 0)
+                    if name in s:  # an old log's fold is what its end says
+                        table[key][name] += s[name]
 
     def ready(self) -> list[WorkItem]:
         merged = {i for i, s in self.items.items() if s.state == ItemState.MERGED}
