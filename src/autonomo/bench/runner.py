@@ -108,7 +108,8 @@ class Bench:
                 start = time.monotonic()
                 attempts = self.run_task(system, task, before, k)
                 wall = time.monotonic() - start + (row["wall_seconds"] if row else 0.0)
-                row = {**summarize(system, task.id, attempts, wall, self.config.model_spec), **task.labels}
+                row = summarize(system, task.id, attempts, wall, self.config.model_spec)
+                row |= getattr(task, "labels", {})  # a product's tier
                 self.rows[(system, task.id)] = row
                 self._save()
                 mark = "PASS" if row["passed"] else "fail"
