@@ -23,6 +23,7 @@ from autonomo.body import Draftable
 from autonomo.company.board import SPLIT
 from autonomo.company.git import Repo
 from autonomo.computer.sandbox import Sandbox
+from autonomo.computer.tools import ComputerTools
 from autonomo.computer.workspace import editable_files
 from autonomo.errors import SetupError
 from autonomo.events import Outcome
@@ -208,13 +209,11 @@ class Bench:
         except ModelError as exc:
             return Attempt(n, temperature, n, f"model_error: {exc}", False, seconds=time.monotonic() - start)
         usage = reply.usage
-        written = []
-        for path, code in code_blocks(reply.text, draft):
-            target = (workspace / path).resolve()
-            if target.is_relative_to(workspace.resolve()):  # the files a request asks for, and no path outside
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(code, encoding="utf-8")
-                written.append(path)
+        # Through the body's write tool, as an agent's draft is written: no path outside the workspace or into its
+        # run log, and the new files a product request asks for.
+        body = ComputerTools(Sandbox(workspace, kind=self.config.sandbox), protected=task.protected)
+        written = [path for path, code in code_blocks(reply.text, draft)
+                   if body.call(draft.write_tool, {"path": path, "content": code}).ok]  # fmt: skip
         return Attempt(
             attempt=n,
             temperature=temperature,
