@@ -139,7 +139,7 @@ def test_a_qa_failure_sends_the_item_back(workspace):
 
 
 def test_the_company_budget_stops_the_run(workspace):
-    items = [item("add", "true", "")]
+    items = [item("add", 'python -c "import add"', "")]
     result, events = run_company(workspace, [plan(items)], {}, budget=CompanyBudget(tokens=1))
     assert result.outcome == "budget_exhausted" and "token budget 1" in result.summary
     assert result.items == {"add": "todo"} and not of_type(events, "item_started")

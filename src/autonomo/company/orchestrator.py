@@ -7,6 +7,7 @@ The task board is the company's event log: item states, owners and spend are fol
 from __future__ import annotations
 
 import asyncio
+import shlex
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from autonomo.company.backends import Backend, local_backend
 from autonomo.company.board import SPLIT, Board
+from autonomo.company.contract import Contract, Vetted, contract, vet
 from autonomo.company.git import Repo
 from autonomo.company.jobs import Job, JobResult
 from autonomo.company.plan import (
@@ -152,6 +154,7 @@ class Company:
             self._plan(request)
         except (PlanError, ModelError) as exc:
             return self._finish(CompanyOutcome.PLANNING_FAILED, str(exc))
+        self._scaffold()
         return await self._work()
 
     async def _work(self) -> CompanyResult:
@@ -201,27 +204,61 @@ class Company:
 
     # -- roles ---------------------------------------------------------------------------------------------
 
+    @property
+    def contract(self) -> Contract:
+        return contract(self.board.request)
+
     def _plan(self, request: str) -> Plan:
-        """The planner's plan; a reply that is not a valid plan is shown its error and asked again."""
-        messages = planner_messages(request, self._repository())
+        """The planner's plan with its checks vetted against the request's interface. A reply that is not a valid
+        plan is shown its error, one whose vetting left an item without a check is shown why, and asked again;
+        of the plans made, the one leaving the fewest items without a check wins."""
+        product = self.contract
+        messages = planner_messages(request, self._repository(), product.files)
+        plans: list[Vetted] = []
         for attempt in range(1, PLAN_TRIES + 1):
-            reply = self.chat_model.complete(messages)
+            try:
+                reply = self.chat_model.complete(messages)
+            except ModelError:
+                if not plans:
+                    raise
+                break  # an outage after a usable plan: that plan goes ahead
             text = reply.text
             self.log.emit("plan_reply", attempt=attempt, text=text, spend=spend("planner", "", reply.usage))
             try:
                 plan = parse_plan(text)
-                break
             except PlanError as exc:
-                if attempt == PLAN_TRIES:
+                if attempt == PLAN_TRIES and not plans:
                     raise
-                messages = [
-                    *messages,
-                    {"role": "assistant", "content": text},
-                    {"role": "user", "content": render("company.planner_retry", error=str(exc))},
-                ]
+                retry = render("company.planner_retry", error=str(exc))
+            else:
+                vetted = vet(plan.items, plan.acceptance, product, self.workspace, self.sandbox)
+                self.log.emit("checks_vetted", attempt=attempt, rejected=vetted.rejected, moved=vetted.moved)
+                plans.append(vetted)
+                bare = [i.id for i in vetted.items if not i.checks]
+                if not bare:
+                    break
+                lines = "\n".join(render("company.rejected_line", **r) for r in vetted.rejected)
+                retry = render("company.planner_rejected", rejected=lines, items=", ".join(bare))
+            messages = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": retry}]
+        best = min(plans, key=lambda v: sum(not i.checks for i in v.items))
+        plan = Plan(items=[compiles(i) for i in best.items], acceptance=best.acceptance)
         items, acceptance = [i.model_dump() for i in plan.items], [c.model_dump() for c in plan.acceptance]
         self.log.emit("plan_made", items=items, acceptance=acceptance)
         return plan
+
+    def _scaffold(self) -> None:
+        """The files the interface fixes, empty, on main before any engineer starts: every worktree then has the
+        layout the request asks for (the one-shot reference's products often did not: a package whose
+        __main__ imports a module nobody wrote)."""
+        made = []
+        for name in self.contract.files:
+            path = self.workspace / name
+            if not path.exists() and path.resolve().is_relative_to(self.workspace):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+                made.append(name)
+        if made and self.repo.commit_all(self.workspace, "the files the interface fixes"):
+            self.log.emit("scaffold_made", files=made, commit=self.repo.head())
 
     def _repository(self) -> str:
         """The main line's files as the planner and QA see them: small ones in full, the rest by name."""
@@ -244,7 +281,7 @@ class Company:
                 item=item.id,
                 attempt=k,
                 worktree=str(tree),
-                goal=engineer_goal(item, state.notes),
+                goal=engineer_goal(item, state.notes, self.contract.interface),
                 test_command=" && ".join(c.script() for c in item.checks) or "true",
                 home=str(self.home),
                 model=self.model,
@@ -385,7 +422,8 @@ class Company:
         try:
             reply = self.chat_model.complete(messages)
             outcome["spend"] = spend("qa", "", reply.usage)
-            found = parse_checks(reply.text)[:MAX_QA_CHECKS]
+            vetted = vet([], parse_checks(reply.text), self.contract, self.workspace, self.sandbox)
+            found, outcome["rejected"] = vetted.acceptance[:MAX_QA_CHECKS], vetted.rejected
         except (ModelError, PlanError) as exc:
             outcome["error"] = str(exc)
         self.log.emit("qa_explored", checks=[c.model_dump() for c in found], **outcome)
@@ -432,13 +470,22 @@ class Company:
             )
 
 
-def engineer_goal(item: WorkItem, notes: list[str]) -> str:
+def engineer_goal(item: WorkItem, notes: list[str], interface: str = "") -> str:
     checks = "\n".join(
         render("company.check_line", command=c.command, expect=repr(c.expect) if c.expect else "") for c in item.checks
     )
     lines = "\n".join(render("company.note_line", note=n) for n in notes[-3:])
-    head = f"{item.title}\n\n{item.description}".strip()
-    return render("company.engineer_goal", head=head, checks=checks, notes=lines)
+    files = f"Files: {', '.join(item.files)}" if item.files else ""
+    head = "\n\n".join(filter(None, [item.title, item.description, files]))
+    return render("company.engineer_goal", head=head, interface=interface, checks=checks, notes=lines)
+
+
+def compiles(item: WorkItem) -> WorkItem:
+    """An item whose checks were all dropped is checked at least for writing its files as valid Python."""
+    sources = [f for f in item.files if f.endswith(".py")]
+    if item.checks or not sources:
+        return item
+    return item.model_copy(update={"checks": [Check(command=shlex.join(["python", "-m", "py_compile", *sources]))]})
 
 
 def spend(role: str, item: str, usage: Usage) -> dict[str, Any]:

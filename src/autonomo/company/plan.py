@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from pathlib import PurePosixPath
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
@@ -45,6 +46,7 @@ class WorkItem(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
     title: str = Field(min_length=1)
     description: str = ""
+    files: list[str] = Field(default_factory=list)  # the files the item writes, as paths in the repository
     checks: list[Check] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
 
@@ -52,6 +54,15 @@ class WorkItem(BaseModel):
     @classmethod
     def _id(cls, value: object) -> object:
         return slug_id(value)
+
+    @field_validator("files")
+    @classmethod
+    def _files(cls, value: list[str]) -> list[str]:
+        paths = [PurePosixPath(v.strip().removeprefix("./")).as_posix() for v in value if v.strip()]
+        outside = [p for p in paths if p.startswith("/") or ".." in PurePosixPath(p).parts]
+        if outside:
+            raise ValueError(f"files outside the repository: {outside}")
+        return list(dict.fromkeys(paths))
 
     @field_validator("depends_on", mode="before")
     @classmethod
@@ -80,11 +91,10 @@ class PlanError(ValueError):
     """The planner's reply is not a usable plan."""
 
 
-def planner_messages(request: str, workspace_listing: str) -> list[Message]:
-    return [
-        {"role": "system", "content": render("company.planner_system")},
-        {"role": "user", "content": render("company.planner_request", request=request, listing=workspace_listing)},
-    ]
+def planner_messages(request: str, workspace_listing: str, files: list[str]) -> list[Message]:
+    """``files``: those the request's interface fixes (contract.py)."""
+    user = render("company.planner_request", request=request, listing=workspace_listing, files=", ".join(files))
+    return [{"role": "system", "content": render("company.planner_system")}, {"role": "user", "content": user}]
 
 
 def parse_plan(text: str) -> Plan:

@@ -304,8 +304,29 @@ class PlanMade(EventModel):
     """The plan: the board's items (all todo) and the product's acceptance checks."""
 
     type: Literal["plan_made"]
-    items: list[dict[str, Any]] = Field(description="work items: id, title, description, checks, depends_on")
+    items: list[dict[str, Any]] = Field(description="work items: id, title, description, files, checks, depends_on")
     acceptance: list[dict[str, Any]] = Field(description="checks: command, expect, item, url, actions")
+
+
+class ChecksVetted(EventModel):
+    """The planner's checks held to the request's interface (company/contract.py), before plan_made."""
+
+    type: Literal["checks_vetted"]
+    attempt: int = Field(description="the planner's try, from 1")
+    rejected: list[dict[str, str]] = Field(
+        description="checks dropped: item (empty for a product check), command, reason"
+    )
+    moved: list[dict[str, str]] = Field(
+        description="checks given to the item that builds what they run: command, from, to"
+    )
+
+
+class ScaffoldMade(EventModel):
+    """The files the interface fixes were committed to main, empty, before any engineer started."""
+
+    type: Literal["scaffold_made"]
+    files: list[str] = Field(description="the files created")
+    commit: str = Field(description="main's commit after it")
 
 
 class ItemStarted(EventModel):
@@ -423,6 +444,9 @@ class QaExplored(EventModel):
 
     type: Literal["qa_explored"]
     checks: list[dict[str, Any]] = Field(description="the checks it added to the acceptance checks")
+    rejected: list[dict[str, str]] = Field(
+        default_factory=list, description="its checks dropped by vetting: item, command, reason"
+    )
     spend: Spend | None = Field(None, description="its cost; absent when no reply came")
     error: str | None = Field(None, description="why no checks came of it; absent when the reply was usable")
 
@@ -442,9 +466,9 @@ RUN_EVENTS: tuple[type[EventModel], ...] = (
     ContextCompacted, BudgetStop, Verification, RunFinished, Localized, CandidateChecked, PatchMade,
 )  # fmt: skip
 COMPANY_EVENTS: tuple[type[EventModel], ...] = (
-    CompanyStarted, CompanyResumed, PlanReply, PlanMade, ItemStarted, ItemAttemptFinished, ReviewStarted,
-    ItemReviewed, MergeConflict, ItemMerged, ItemReopened, ItemFailed, ItemAdded, ItemsCombined, ItemInterrupted,
-    QaReport, QaExplored, BudgetStop, CompanyFinished,
+    CompanyStarted, CompanyResumed, PlanReply, ChecksVetted, PlanMade, ScaffoldMade, ItemStarted,
+    ItemAttemptFinished, ReviewStarted, ItemReviewed, MergeConflict, ItemMerged, ItemReopened, ItemFailed, ItemAdded,
+    ItemsCombined, ItemInterrupted, QaReport, QaExplored, BudgetStop, CompanyFinished,
 )  # fmt: skip
 
 

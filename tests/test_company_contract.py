@@ -1,0 +1,121 @@
+"""The request's interface as a contract: the files it fixes, checks vetted against it before engineers see them,
+the scaffold on main, and engineers told the interface."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import of_type, sandbox_kind
+from test_company import APPROVE, create, engineer, plan
+
+from autonomo.company.contract import Check, contract, needs, tree_files, vet
+from autonomo.company.orchestrator import Company
+from autonomo.company.plan import WorkItem
+from autonomo.events import EventLog, new_run_id, read_events
+from autonomo.models.scripted import ScriptedModel
+
+REQUEST = """# Word counts
+
+Count the words of a file; run as python -m from here.
+
+## Interface
+
+- The package directory `wc/` sits at the top level, so that `import wc` works.
+- Run as `python -m wc FILE`; prints `WORDS` (a number). The library: `from wc.core import count`.
+
+## Notes
+
+Anything from here on is not the interface (`python -m notthis`).
+"""
+
+
+def test_the_interface_fixes_the_files_it_names_in_code_only():
+    product = contract(REQUEST)
+    assert product.interface.startswith("## Interface") and "notthis" not in product.interface
+    # "from here" in prose names no module; `from wc.core import count` names wc/core.py
+    assert product.files == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
+    assert contract("Make me a game.").files == [] and contract("Make me a game.").interface == ""
+    service = contract("## Interface\n\n`python app.py` serves on $PORT, `python -m pytest` runs the tests.")
+    assert service.files == ["app.py"]  # pytest is a tool, not the product
+
+
+def test_a_file_layout_tree_names_its_python_files():
+    tree = """```
+├── lice
+│   ├── __init__.py      # defines main()
+│   └── core.py
+├── templates/
+└── requirements.txt
+```"""
+    assert tree_files(tree) == ["lice/__init__.py", "lice/core.py"]
+
+
+def test_a_check_unusable_on_its_own_terms_says_why():
+    product = {"wc"}
+    assert needs(Check(command="python -m wc f.txt"), product, {"f.txt"}) == (["wc/__main__.py"], "")
+    assert needs(Check(command="python -c 'from wc.core import count'"), product) == (["wc/core.py"], "")
+    assert "syntax error" in needs(Check(command="python -c 'print(('"), product)[1]
+    assert "numpy" in needs(Check(command="python -c 'import numpy'"), product)[1]
+    assert needs(Check(command="python -c 'import numpy'"), set()) == ([], "")  # the product's modules unknown
+    assert "parse" in needs(Check(command="echo 'unclosed"), product)[1]
+    # a file a check reads: the repository's, an item's, or made by the check itself
+    assert "reads in.txt" in needs(Check(command="python -m wc in.txt"), product)[1]
+    assert needs(Check(command="python -m wc in.txt"), product, {"in.txt"})[1] == ""
+    assert needs(Check(command="printf 'a b' > in.txt && python -m wc in.txt"), product)[1] == ""
+    assert needs(Check(command="python -m wc - -o out.json < /dev/null"), product)[1] == ""
+
+
+def test_vetting_moves_drops_and_keeps_checks(tmp_path):
+    (tmp_path / "words.txt").write_text("a b c\n")
+    run = Check(command="python -m wc words.txt", expect="3")
+    core = WorkItem(
+        id="core",
+        title="count",
+        files=["wc/__init__.py", "wc/core.py"],
+        checks=[
+            Check(command="python -c 'from wc.core import count; print(count(\"a b\"))'", expect="2"),  # kept
+            run,  # runs the cli item's file: moves there
+            Check(command="echo 3", expect="3"),  # passes with no code: dropped
+            Check(command="python -c 'import numpy'"),  # not the standard library: dropped
+        ],
+    )
+    cli = WorkItem(id="cli", title="cli", files=["wc/__main__.py"], depends_on=["core"])
+    both = Check(command="python -m wc words.txt && python -c 'import wc.extra'")
+    extra = WorkItem(id="extra", title="x", files=["wc/extra.py"], checks=[run, both])
+    vetted = vet([core, cli, extra], [run, Check(command="true")], contract(REQUEST), tmp_path, sandbox_kind())
+    by_id = {i.id: i for i in vetted.items}
+    assert [c.expect for c in by_id["core"].checks] == ["2"]
+    assert by_id["cli"].checks == [run]
+    assert vetted.moved == [{"command": run.command, "from": f, "to": "cli"} for f in ("core", "extra")]
+    assert by_id["extra"].checks == []  # cli builds wc/__main__.py, extra wc/extra.py: neither can run both
+    reasons = {(r["item"], r["command"]): r["reason"] for r in vetted.rejected}
+    assert "tests nothing" in reasons[("core", "echo 3")] and "numpy" in reasons[("core", "python -c 'import numpy'")]
+    assert "neither this item" in reasons[("extra", both.command)]
+    assert vetted.acceptance == [run] and "tests nothing" in reasons[("", "true")]
+    assert not (tmp_path / "wc").exists()  # the empty product was built elsewhere
+
+
+def test_the_company_vets_the_plan_asks_again_scaffolds_and_tells_engineers_the_interface(workspace):
+    count = "python -c 'from wc.core import count; print(count(\"a b\"))'"
+    vacuous = plan([{"id": "core", "title": "count words", "files": ["wc/core.py"],
+                     "checks": [{"command": "echo 2", "expect": "2"}]}])  # fmt: skip
+    good = plan([{"id": "core", "title": "count words", "files": ["wc/__init__.py", "wc/core.py"],
+                  "checks": [{"command": count, "expect": "2"}]}])  # fmt: skip
+    core = create("wc/core.py", "def count(text):\n    return len(text.split())\n")
+    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+    chat = ScriptedModel([vacuous, good, APPROVE, {"draft": "[]"}])
+    company = Company(
+        workspace, log, "scripted", chat, sandbox=sandbox_kind(), scripts={"engineer:core": [engineer(core)]}
+    )
+    result = company.run(REQUEST)
+    events = list(read_events(log.path))
+    assert result.outcome == "delivered", result.summary
+    first, second = of_type(events, "checks_vetted")
+    assert "tests nothing" in first["rejected"][0]["reason"] and second["rejected"] == []
+    retry = chat.prompts[1][-1]["content"]  # the planner is told why its checks were dropped
+    assert "`echo 2` (core): it passes on an empty product" in retry and "core" in retry
+    (scaffold,) = of_type(events, "scaffold_made")
+    assert scaffold["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
+    goal = json.loads((workspace / ".autonomo" / "runs").glob("*/events.jsonl").__next__().read_text().splitlines()[0])
+    assert "The product's interface" in goal["goal"] and "`python -m wc FILE`" in goal["goal"]
+    assert "Files: wc/__init__.py, wc/core.py" in goal["goal"]
