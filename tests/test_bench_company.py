@@ -53,7 +53,7 @@ def test_scoring_passes_the_reference_fails_the_empty_product_and_counts_the_hid
         (good / "test_mine.py").write_text("def test_agent_written():\n    assert False\n")  # not scored
         score = task.score(good, tmp_path / "s2", sandbox=sandbox_kind())
         assert score.passed and score.tests_passed == score.tests_total > 0, (task.id, score)
-    
+
 
 HIDDEN = "from greet import hello\n\n\ndef test_hello():\n    assert hello() == 'hi'\n\n\ndef test_name():\n" \
     "    assert hello('ann') == 'hi ann'\n"  # fmt: skip
@@ -118,3 +118,38 @@ def test_the_three_systems_build_two_requests_and_are_judged_by_the_hidden_tests
     assert company[0]["steps"] == sum(r["model_calls"] for r in roles.values()) == 5
     text = markdown(report, "company")
     assert "| company | 1 | 2 | 1 | 3/4 |" in text and "company spend, planner: 2 model_calls" in text
+
+
+def test_the_benchmark_runs_on_a_hosted_model(tmp_path, server):
+    """`bench company --model PROVIDER/MODEL --api-base URL`: the three systems through litellm against a local
+    OpenAI-compatible server (the engineers load the model by its name too), with dollars counted."""
+    from fake_openai import FakeOpenAI, Reply, completion, text_completion
+    from test_cli import invoke
+
+    task = request(0)
+    row = {"id": task.id, "tier": 1, "request": task.goal, "files": {}, "tests": task.score_files,
+           "reference": task.reference, "test_command": task.score_command}  # fmt: skip
+    (tmp_path / "tasks.jsonl").write_text(json.dumps(row) + "\n")
+    texts = [
+        draft(WRONG)["draft"],
+        None,
+        draft(RIGHT)["draft"],
+        plan()["draft"],
+        draft(RIGHT)["draft"],
+        "APPROVE",
+        "[]",
+    ]
+    FakeOpenAI.replies = [  # autonomo: a draft, then finish; the one-shot; the company: planner, engineer, review, QA
+        Reply(payload=text_completion(t) if t else completion('{"summary": "done"}', name="finish")) for t in texts
+    ]
+    out = tmp_path / "out"
+    result = invoke("bench", "company", "--tasks", str(tmp_path / "tasks.jsonl"), "--model", "openai/gpt-4o-mini",
+                    "--api-base", server, "--peer", "oneshot", "--peer", "company", "--workers", "1",
+                    "--sandbox", sandbox_kind(), "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not FakeOpenAI.replies  # every call went to the server, none elsewhere
+    report = {r["system"]: r for r in read_report(out / "report.jsonl")}
+    got = {s: (r["passed"], r["tests_passed"], r["tests_total"]) for s, r in report.items()}
+    assert got == {"autonomo": (False, 1, 2), "oneshot": (True, 2, 2), "company": (True, 2, 2)}
+    assert report["company"]["model"] == "openai/gpt-4o-mini" and report["company"]["cost_usd"] > 0
+    assert set(report["company"]["attempt_log"][0]["spend"]) == {"planner", "engineer", "reviewer", "qa"}
