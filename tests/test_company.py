@@ -388,3 +388,18 @@ def test_reviews_of_two_items_finishing_together_call_the_one_model_at_once(work
     result = company.run("two modules")
     assert result.items == {"add": "merged", "mul": "merged"}, result.summary
     assert most == 2  # the two reviews were in the model together
+
+
+def test_engineers_share_the_company_tokens_left_among_the_open_items(workspace):
+    items = [item("add", 'python -c "from add import add"', ""), item("mul", 'python -c "from mul import mul"', "")]
+    scripts = {
+        "engineer:add": [engineer(create("add.py", "def add(a, b):\n    return a + b\n"))],
+        "engineer:mul": [engineer(create("mul.py", "def mul(a, b):\n    return a * b\n"))],
+    }
+    budget = CompanyBudget(tokens=100_000)
+    result, events = run_company(workspace, [plan(items), APPROVE, APPROVE], scripts, budget=budget)
+    assert result.outcome == "delivered", result.summary
+    left = 100_000 - of_type(events, "plan_reply")[0]["spend"]["tokens"]
+    runs = sorted((workspace / ".autonomo" / "runs").glob("*/events.jsonl"))
+    caps = [json.loads(r.read_text().splitlines()[0])["budget"]["tokens"] for r in runs]
+    assert caps == [left // 2, left // 2]  # both items open when both started

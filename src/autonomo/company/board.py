@@ -130,6 +130,9 @@ class Board:
         blocked = self.needing(item_id)
         return [i for i, s in self.items.items() if i not in blocked and s.state not in CLOSED]
 
+    def open_items(self) -> list[str]:
+        return [i for i, s in self.items.items() if s.state not in CLOSED]
+
     def all_merged(self) -> bool:
         return all(s.state in (ItemState.MERGED, ItemState.COMBINED) for s in self.items.values())
 

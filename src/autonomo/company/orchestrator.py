@@ -306,8 +306,12 @@ class Company:
         return min(caps) if caps else None
 
     def _agent_tokens(self) -> int | None:
-        """What is left of the company's tokens: one engineer's run cannot overspend the whole company's."""
-        return None if self.budget.tokens is None else max(self.budget.tokens - self.board.spent_tokens, 1)
+        """An even share of the company's tokens left among the items still open, so that the first item's
+        redrafts cannot spend what the others need (a draft and its redrafts take whatever they are given)."""
+        if self.budget.tokens is None:
+            return None
+        left = self.budget.tokens - self.board.spent_tokens
+        return max(left // max(len(self.board.open_items()), 1), 1)
 
     def _attempt_done(self, item_id: str, future: asyncio.Future[JobResult]) -> None:
         try:
