@@ -55,6 +55,22 @@ def test_scoring_passes_the_reference_fails_the_empty_product_and_counts_the_hid
         assert score.passed and score.tests_passed == score.tests_total > 0, (task.id, score)
 
 
+def test_the_unit_converter_request_of_our_own_checks_out(tmp_path):
+    """benchmarks/tasks/company-unit-converter.jsonl: BENCHMARKS.md's unit converter, with hidden tests we wrote."""
+    from pathlib import Path
+
+    (task,) = load_tasks("company", Path(__file__).parents[1] / "benchmarks/tasks/company-unit-converter.jsonl")
+    assert task.labels == {"tier": "1"} and "## Interface" in task.goal
+    task.prepare(tmp_path / "empty")
+    assert task.score(tmp_path / "empty", tmp_path / "s1", sandbox=sandbox_kind()).tests_passed == 0
+    task.prepare(tmp_path / "good")
+    for name, text in task.reference.items():
+        (tmp_path / "good" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "good" / name).write_text(text)
+    score = task.score(tmp_path / "good", tmp_path / "s2", sandbox=sandbox_kind())
+    assert score.passed and score.tests_passed == score.tests_total == 21, score
+
+
 HIDDEN = "from greet import hello\n\n\ndef test_hello():\n    assert hello() == 'hi'\n\n\ndef test_name():\n" \
     "    assert hello('ann') == 'hi ann'\n"  # fmt: skip
 RIGHT = "def hello(name=''):\n    return f'hi {name}'.strip()\n"
