@@ -119,3 +119,37 @@ def test_the_company_vets_the_plan_asks_again_scaffolds_and_tells_engineers_the_
     goal = json.loads((workspace / ".autonomo" / "runs").glob("*/events.jsonl").__next__().read_text().splitlines()[0])
     assert "The product's interface" in goal["goal"] and "`python -m wc FILE`" in goal["goal"]
     assert "Files: wc/__init__.py, wc/core.py" in goal["goal"]
+
+
+def test_qa_checks_are_vetted_on_the_product_emptied_not_on_the_product_built(workspace):
+    greet = "import sys\nprint('Hello, ' + sys.argv[1])\n"
+    chat = ScriptedModel(
+        [
+            plan(
+                [
+                    {
+                        "id": "greet",
+                        "title": "greet",
+                        "files": ["greet.py"],
+                        "checks": [{"command": "python greet.py Ann", "expect": "Hello, Ann"}],
+                    }
+                ]
+            ),  # fmt: skip
+            APPROVE,
+            {
+                "draft": json.dumps(
+                    [
+                        {"command": "python greet.py Bob", "expect": "Hello, Bob"},
+                        {"command": "echo Hello", "expect": "Hello"},
+                    ]
+                )
+            },  # fmt: skip
+        ]
+    )
+    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+    scripts = {"engineer:greet": [engineer(create("greet.py", greet))]}
+    result = Company(workspace, log, "scripted", chat, sandbox=sandbox_kind(), scripts=scripts).run("greet people")
+    assert result.outcome == "delivered", result.summary
+    (explored,) = of_type(list(read_events(log.path)), "qa_explored")
+    assert [c["command"] for c in explored["checks"]] == ["python greet.py Bob"]  # passes on main: kept
+    assert [r["command"] for r in explored["rejected"]] == ["echo Hello"]

@@ -42,6 +42,7 @@ class ItemRecord:
 class Board:
     def __init__(self) -> None:
         self.request = ""
+        self.base = ""  # main's commit before the company started
         self.items: dict[str, ItemRecord] = {}
         self.acceptance: list[Check] = []  # the product's checks: the planner's, then those QA added
         self.explored = False  # QA has looked for checks of its own
@@ -54,7 +55,7 @@ class Board:
     def add(self, event: Event) -> None:
         kind = event["type"]
         if kind == "company_started":
-            self.request = event["request"]
+            self.request, self.base = event["request"], event.get("base", "")
         elif kind == "plan_made":
             for raw in event["items"]:
                 item = WorkItem.model_validate(raw)

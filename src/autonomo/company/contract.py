@@ -148,10 +148,11 @@ def imported(tree: ast.AST) -> list[str]:
     return names
 
 
-def vet(items: list[WorkItem], acceptance: list[Check], product: Contract, workspace: Path,
-        sandbox: str) -> Vetted:  # fmt: skip
+def vet(items: list[WorkItem], acceptance: list[Check], product: Contract, workspace: Path, sandbox: str,
+        built: frozenset[str] = frozenset()) -> Vetted:  # fmt: skip
     """Holds every check to the contract (module docstring). A check that runs files another item builds moves to
-    that item when that item can run it; otherwise it, and every check unusable on its own terms, is dropped."""
+    that item when that item can run it; otherwise it, and every check unusable on its own terms, is dropped.
+    ``built``: files of the workspace the company wrote (QA vets on a built main: these are emptied too)."""
     claimed = {f for i in items for f in i.files}
     existing = {
         p.relative_to(workspace).as_posix()
@@ -198,15 +199,15 @@ def vet(items: list[WorkItem], acceptance: list[Check], product: Contract, works
             rejected.append({"item": "", "command": check.command, "reason": why})
         else:
             product_checks.append(check)
-    # On an empty product: every file the contract and the items name, empty, over what main has now.
+    # On an empty product: main as it is, with every file the contract, the items and the company wrote empty.
     with tempfile.TemporaryDirectory(prefix="autonomo-vet-") as tmp:
         empty = Path(tmp)
         shutil.copytree(workspace, empty, dirs_exist_ok=True, ignore=lambda d, names: SKIP_DIRS & set(names))
-        for name in {*product.files, *claimed}:
+        for name in {*product.files, *claimed, *built}:
             path = empty / name
-            if not path.exists() and path.resolve().is_relative_to(empty.resolve()):
+            if path.resolve().is_relative_to(empty.resolve()):
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
+                path.write_bytes(b"")
         box = Sandbox(empty, kind=sandbox, timeout=VET_TIMEOUT)
         outcome: dict[str, str] = {}
 

@@ -426,7 +426,8 @@ class Company:
         try:
             reply = self.chat_model.complete(messages)
             outcome["spend"] = spend("qa", "", reply.usage)
-            vetted = vet([], parse_checks(reply.text), self.contract, self.workspace, self.sandbox)
+            built = frozenset(self.repo.git("diff", "--name-only", self.board.base, "HEAD").split())
+            vetted = vet([], parse_checks(reply.text), self.contract, self.workspace, self.sandbox, built)
             found, outcome["rejected"] = vetted.acceptance[:MAX_QA_CHECKS], vetted.rejected
         except (ModelError, PlanError) as exc:
             outcome["error"] = str(exc)
