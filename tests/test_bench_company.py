@@ -93,10 +93,13 @@ def draft(code: str) -> dict:
     return {"draft": f"### greet.py\n```python\n{code}```\n"}
 
 
+GREETS = {"command": "python -c 'from greet import hello; print(hello())'", "expect": "hi"}
+CHECK = {"draft": "```json\n" + json.dumps(GREETS) + "\n```"}  # of the interface's one rule
+
+
 def plan() -> dict:
-    check = {"command": "python -c 'from greet import hello; print(hello())'", "expect": "hi"}
-    items = [{"id": "greet", "title": "greet.py with hello", "checks": [check]}]
-    return {"draft": "```json\n" + json.dumps({"items": items, "acceptance": [check]}) + "\n```"}
+    items = [{"id": "greet", "title": "greet.py with hello", "files": ["greet.py"]}]
+    return {"draft": "```json\n" + json.dumps({"items": items}) + "\n```"}
 
 
 FINISH = {"tool": "finish", "args": {"summary": "done"}}
@@ -112,10 +115,10 @@ def test_the_three_systems_build_two_requests_and_are_judged_by_the_hidden_tests
     chat = [
         draft(RIGHT),  # request 0: the one-shot reference
         draft(WRONG), FINISH,  # autonomo: a draft with no tests to check it, finished
-        plan(), {"draft": "APPROVE"}, {"draft": "[]"},  # the company: planner, reviewer, QA's own checks (none)
-        draft(WRONG),  # request 1
+        plan(), CHECK, {"draft": "APPROVE"}, {"draft": "[]"},  # the company: planner, QA's check of the interface,
+        draft(WRONG),  # request 1                                # the reviewer, QA's own checks (none)
         draft(RIGHT), FINISH,
-        plan(), {"draft": "APPROVE"}, {"draft": "[]"},
+        plan(), CHECK, {"draft": "APPROVE"}, {"draft": "[]"},
     ]  # fmt: skip
     config = BenchConfig(out=tmp_path / "out", model_spec="scripted", sandbox=sandbox_kind(), max_tokens=50_000)
     engineers = {f"company/greet-{n}": {"engineer:greet": [engineer(code)]} for n, code in enumerate((RIGHT, WRONG))}
@@ -131,7 +134,7 @@ def test_the_three_systems_build_two_requests_and_are_judged_by_the_hidden_tests
     assert all(r["tier"] == "1" and r["outcome"].startswith("delivered") for r in company)  # by its own checks
     roles = company[0]["attempt_log"][0]["spend"]
     assert set(roles) == {"planner", "engineer", "reviewer", "qa"} and company[0]["tokens"] > 0
-    assert company[0]["steps"] == sum(r["model_calls"] for r in roles.values()) == 5
+    assert company[0]["steps"] == sum(r["model_calls"] for r in roles.values()) == 6
     text = markdown(report, "company")
     assert "| company | 1 | 2 | 1 | 3/4 |" in text and "company spend, planner: 2 model_calls" in text
 
@@ -151,11 +154,13 @@ def test_the_benchmark_runs_on_a_hosted_model(tmp_path, server):
         None,
         draft(RIGHT)["draft"],
         plan()["draft"],
+        CHECK["draft"],
         draft(RIGHT)["draft"],
         "APPROVE",
         "[]",
     ]
-    FakeOpenAI.replies = [  # autonomo: a draft, then finish; the one-shot; the company: planner, engineer, review, QA
+    # autonomo: a draft, then finish; the one-shot; the company: planner, QA, engineer, review, QA
+    FakeOpenAI.replies = [
         Reply(payload=text_completion(t) if t else completion('{"summary": "done"}', name="finish")) for t in texts
     ]
     out = tmp_path / "out"

@@ -59,10 +59,11 @@ def test_a_check_unusable_on_its_own_terms_says_why():
     assert needs(Check(command="python -c 'import numpy'"), set()) == ([], "")  # the product's modules unknown
     assert "parse" in needs(Check(command="echo 'unclosed"), product)[1]
     # a file a check reads: the repository's, an item's, or made by the check itself
-    assert "reads in.txt" in needs(Check(command="python -m wc in.txt"), product)[1]
+    assert "reads in.txt" in needs(Check(command="python -m wc in.txt"), product, set())[1]
     assert needs(Check(command="python -m wc in.txt"), product, {"in.txt"})[1] == ""
-    assert needs(Check(command="printf 'a b' > in.txt && python -m wc in.txt"), product)[1] == ""
-    assert needs(Check(command="python -m wc - -o out.json < /dev/null"), product)[1] == ""
+    assert needs(Check(command="printf 'a b' > in.txt && python -m wc in.txt"), product, set())[1] == ""
+    assert needs(Check(command="python -m wc - -o out.json < /dev/null"), product, set())[1] == ""
+    assert needs(Check(command='python -m wc gone.txt; echo "exit $?"'), product, set())[1] == ""  # an error's
 
 
 def test_vetting_moves_drops_and_keeps_checks(tmp_path):
@@ -95,30 +96,76 @@ def test_vetting_moves_drops_and_keeps_checks(tmp_path):
     assert not (tmp_path / "wc").exists()  # the empty product was built elsewhere
 
 
-def test_the_company_vets_the_plan_asks_again_scaffolds_and_tells_engineers_the_interface(workspace):
+def company(workspace, chat: list[dict], scripts: dict, request: str = REQUEST):
+    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
+    model = ScriptedModel(chat)
+    result = Company(workspace, log, "scripted", model, sandbox=sandbox_kind(), scripts=scripts).run(request)
+    return result, list(read_events(log.path)), model
+
+
+def goals(workspace) -> list[str]:
+    runs = sorted((workspace / ".autonomo" / "runs").glob("*/events.jsonl"))
+    return [json.loads(r.read_text().splitlines()[0])["goal"] for r in runs]
+
+
+COUNT = "printf 'a b c' > in.txt && python -m wc in.txt"
+CHECK = {"draft": "```json\n" + json.dumps({"command": COUNT, "expect": "3"}) + "\n```"}
+CORE = create("wc/core.py", "def count(text):\n    return len(text.split())\n")
+CLI = create("wc/__main__.py", "import sys\nfrom wc.core import count\nprint(count(open(sys.argv[1]).read()))\n")
+
+
+def test_with_an_interface_the_planner_writes_items_and_each_rule_gets_a_check(workspace):
+    looping = {"draft": '{"items": [{"id": "core", "title": "' + "the 1\\n" * 2000}  # cut off, as seen
+    items = plan([{"id": "core", "title": "count words", "files": ["wc/__init__.py", "wc/core.py"]},
+                  {"id": "cli", "title": "cli", "files": ["wc/__main__.py"], "depends_on": ["core"]}])  # fmt: skip
+    chat = [looping, items, CHECK, APPROVE, APPROVE, {"draft": "[]"}]
+    result, events, model = company(
+        workspace, chat, {"engineer:core": [engineer(CORE)], "engineer:cli": [engineer(CLI)]}
+    )
+    assert result.outcome == "delivered", result.summary
+    assert len(model.prompts[1][-2]["content"]) == 1500  # the looping reply, shortened, and why it was no plan
+    assert "not a valid plan" in model.prompts[1][-1]["content"]
+    (written,) = of_type(events, "check_written")
+    assert written["rule"].startswith("- Run as `python -m wc FILE`") and written["check"]["command"] == COUNT
+    assert "The product's interface" in model.prompts[2][-1]["content"]
+    (vetted,) = of_type(events, "checks_vetted")
+    assert vetted["attempt"] == 2 and vetted["rejected"] == []
+    core, cli = of_type(events, "plan_made")[0]["items"]
+    assert core["checks"][0]["command"] == "python -m py_compile wc/__init__.py wc/core.py"  # no rule: it compiles
+    assert [c["command"] for c in cli["checks"]] == [COUNT]  # on the item that writes wc/__main__.py
+    (scaffold,) = of_type(events, "scaffold_made")
+    assert scaffold["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
+    for goal in goals(workspace):
+        assert "The product's interface" in goal and "`python -m wc FILE`" in goal
+    assert "Files: wc/__init__.py, wc/core.py" in goals(workspace)[0]
+    assert set(result.spend["by_role"]) == {"planner", "qa", "engineer", "reviewer"}
+
+
+def test_when_no_planner_reply_is_a_plan_one_item_builds_the_whole_product(workspace):
+    chat = [{"draft": "no idea"}] * 3 + [CHECK, APPROVE, {"draft": "[]"}]
+    result, events, _ = company(workspace, chat, {"engineer:product": [engineer(CORE, CLI)]})
+    assert result.outcome == "delivered", result.summary
+    (item,) = of_type(events, "plan_made")[0]["items"]
+    assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
+    assert [c["command"] for c in item["checks"]] == [COUNT]
+
+
+def test_without_an_interface_the_planner_is_asked_again_when_vetting_leaves_an_item_no_check(workspace):
     count = "python -c 'from wc.core import count; print(count(\"a b\"))'"
     vacuous = plan([{"id": "core", "title": "count words", "files": ["wc/core.py"],
                      "checks": [{"command": "echo 2", "expect": "2"}]}])  # fmt: skip
     good = plan([{"id": "core", "title": "count words", "files": ["wc/__init__.py", "wc/core.py"],
                   "checks": [{"command": count, "expect": "2"}]}])  # fmt: skip
-    core = create("wc/core.py", "def count(text):\n    return len(text.split())\n")
-    log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
-    chat = ScriptedModel([vacuous, good, APPROVE, {"draft": "[]"}])
-    company = Company(
-        workspace, log, "scripted", chat, sandbox=sandbox_kind(), scripts={"engineer:core": [engineer(core)]}
-    )
-    result = company.run(REQUEST)
-    events = list(read_events(log.path))
+    (workspace / "wc").mkdir()
+    (workspace / "wc" / "__init__.py").write_text("")
+    result, events, model = company(workspace, [vacuous, good, APPROVE, {"draft": "[]"}],
+                                    {"engineer:core": [engineer(CORE)]}, request="count words")  # fmt: skip
     assert result.outcome == "delivered", result.summary
     first, second = of_type(events, "checks_vetted")
     assert "tests nothing" in first["rejected"][0]["reason"] and second["rejected"] == []
-    retry = chat.prompts[1][-1]["content"]  # the planner is told why its checks were dropped
-    assert "`echo 2` (core): it passes on an empty product" in retry and "core" in retry
-    (scaffold,) = of_type(events, "scaffold_made")
-    assert scaffold["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
-    goal = json.loads((workspace / ".autonomo" / "runs").glob("*/events.jsonl").__next__().read_text().splitlines()[0])
-    assert "The product's interface" in goal["goal"] and "`python -m wc FILE`" in goal["goal"]
-    assert "Files: wc/__init__.py, wc/core.py" in goal["goal"]
+    retry = model.prompts[1][-1]["content"]  # the planner is told why its checks were dropped
+    assert "`echo 2` (core): it passes on an empty product" in retry
+    assert not of_type(events, "scaffold_made") and not of_type(events, "check_written")
 
 
 def test_qa_checks_are_vetted_on_the_product_emptied_not_on_the_product_built(workspace):

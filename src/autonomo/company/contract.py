@@ -22,6 +22,9 @@ from pathlib import Path
 from autonomo.company.plan import Check, WorkItem
 from autonomo.computer.sandbox import Sandbox
 
+MAX_RULES = 6  # checks written per request: each is a model call over the whole interface
+RULE_CHARS = 800
+LAYOUT_RULE = re.compile(r"standard library|package directory|at the top level", re.I)
 VET_TIMEOUT = 20.0  # a check on an empty product fails fast; a server that never starts is given up on
 SKIP_DIRS = {".git", ".autonomo"}
 TOOLS = ("pytest", "pip", "coverage")  # `python -m pytest` in an interface runs tests; it is not the product
@@ -71,6 +74,35 @@ def contract(request: str) -> Contract:
     return Contract(interface, files)
 
 
+def rules(interface: str, limit: int = MAX_RULES) -> list[str]:
+    """The interface's rules a check can test, one per top-level bullet or paragraph (sub-bullets included): those
+    that name something in code, less the ones about the layout and the standard library, which the scaffold
+    and the sandbox see to."""
+    found: list[list[str]] = []
+    for line in interface.splitlines()[1:]:
+        if not line.strip():
+            found.append([])
+        elif re.match(r"[-*] |\*\*|`", line) or not found:
+            found.append([line.strip()])
+        else:
+            found[-1].append(line.strip())
+    texts = [" ".join(r)[:RULE_CHARS] for r in found if r]
+    return [t for t in texts if "`" in t and not LAYOUT_RULE.search(t)][:limit]
+
+
+def place(checks: list[Check], items: list[WorkItem], product: Contract) -> list[WorkItem]:
+    """Each check on the first item that writes a file the check runs, else on the last item (in plan order the
+    one that puts the parts together); vet() then moves what that item cannot run."""
+    claimed = {f for i in items for f in i.files}
+    modules = product.modules | {Path(f).parts[0].removesuffix(".py") for f in claimed}
+    placed: dict[str, list[Check]] = {i.id: list(i.checks) for i in items}
+    for check in checks:
+        needed = set(needs(check, modules)[0])
+        owner = next((i.id for i in items if needed & set(i.files)), items[-1].id)
+        placed[owner].append(check)
+    return [i.model_copy(update={"checks": placed[i.id]}) for i in items]
+
+
 def tree_files(text: str) -> list[str]:
     """The Python files of a ``├── name`` file-layout tree (as ``tree`` draws one)."""
     paths, stack = [], []
@@ -98,11 +130,12 @@ class Vetted:
     moved: list[dict[str, str]]  # command, from, to
 
 
-def needs(check: Check, modules: set[str], files: set[str] | frozenset[str] = frozenset()) -> tuple[list[str], str]:
+def needs(check: Check, modules: set[str], files: set[str] | None = None) -> tuple[list[str], str]:
     """The product files a check runs, and why the check is unusable on its own terms ("" when it is not).
     ``modules``: the product's, when known (an import of anything else outside the standard library is refused);
     ``files``: those the repository has or an item writes (a check may read only these, or what it makes itself:
-    planners wrote ``python -m wordfreq sample.txt`` with no sample.txt anywhere)."""
+    planners wrote ``python -m wordfreq sample.txt`` with no sample.txt anywhere; a check of an error, one that
+    prints ``$?``, may read a file that is not there). None: not checked."""
     try:
         lexer = shlex.shlex(check.command, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
@@ -129,7 +162,7 @@ def needs(check: Check, modules: set[str], files: set[str] | frozenset[str] = fr
                     return [], f"it imports {top}, which is neither in the standard library nor in the product"
         elif flag.endswith(".py"):
             needed.append(flag)
-        for j in range(i + 1, len(argv)):
+        for j in range(i + 1, len(argv) if files is not None and "$?" not in check.command else 0):
             if argv[j] in SHELL_OPERATORS:
                 break
             data = DATA_FILE.fullmatch(argv[j]) and argv[j - 1] not in OUTPUT_FLAGS

@@ -16,7 +16,7 @@ from typing import Any
 
 from autonomo.company.backends import Backend, local_backend
 from autonomo.company.board import SPLIT, Board
-from autonomo.company.contract import Contract, Vetted, contract, vet
+from autonomo.company.contract import Contract, Vetted, contract, place, rules, vet
 from autonomo.company.git import Repo
 from autonomo.company.jobs import Job, JobResult
 from autonomo.company.plan import (
@@ -24,6 +24,8 @@ from autonomo.company.plan import (
     Plan,
     PlanError,
     WorkItem,
+    check_messages,
+    parse_check,
     parse_checks,
     parse_plan,
     planner_messages,
@@ -33,9 +35,13 @@ from autonomo.computer.sandbox import Sandbox
 from autonomo.computer.workspace import describe
 from autonomo.events import CompanyOutcome, Event, EventLog, ItemState
 from autonomo.models import Model, ModelError, Usage
+from autonomo.models.base import Message
 from autonomo.prompts import render
 
 PLAN_TRIES = 3
+PLAN_TOKENS = 1200  # items alone: a plan of a few items fits; a reply that loops stops here
+CHECK_TOKENS = 300  # one check
+SHOWN_REPLY = 1500  # characters of a failed plan shown back to the planner
 MAX_QA_ROUNDS = 5  # QA runs on a fully merged main; new fix items could otherwise go on for ever
 MAX_QA_CHECKS = 3  # checks QA adds of its own
 MAX_REOPEN = 3  # an item sent back this often (failed attempts, conflicts, QA) is given up
@@ -209,21 +215,77 @@ class Company:
         return contract(self.board.request)
 
     def _plan(self, request: str) -> Plan:
-        """The planner's plan with its checks vetted against the request's interface. A reply that is not a valid
-        plan is shown its error, one whose vetting left an item without a check is shown why, and asked again;
-        of the plans made, the one leaving the fewest items without a check wins."""
+        """The plan, its checks vetted against the request's interface. With an interface, the planner writes the
+        items and the checks are written one rule of the interface at a time (``_write_checks``): the embedded
+        planner, asked for items and exact checks in one reply, repeated one expected line until its tokens ran
+        out (T1-02-wordfreq, both tries). Without one, the planner writes both."""
         product = self.contract
+        if product.interface:
+            items, replies = self._plan_items(request, product)
+            vetted = vet(place(self._write_checks(product), items, product), [], product, self.workspace, self.sandbox)
+            self.log.emit("checks_vetted", attempt=replies, rejected=vetted.rejected, moved=vetted.moved)
+        else:
+            vetted = self._plan_with_checks(request, product)
+        plan = Plan(items=[compiles(i) for i in vetted.items], acceptance=vetted.acceptance)
+        items_, acceptance = [i.model_dump() for i in plan.items], [c.model_dump() for c in plan.acceptance]
+        self.log.emit("plan_made", items=items_, acceptance=acceptance)
+        return plan
+
+    def _ask_planner(self, messages: list[Message], attempt: int, **options: Any) -> str:
+        reply = self.chat_model.complete(messages, **options)
+        self.log.emit("plan_reply", attempt=attempt, text=reply.text, spend=spend("planner", "", reply.usage))
+        return reply.text
+
+    def _plan_items(self, request: str, product: Contract) -> tuple[list[WorkItem], int]:
+        """The planner's items (and the replies it took); when no reply is a valid plan, one item builds the
+        whole product: the interface still fixes its files and its checks."""
+        messages = planner_messages(request, self._repository(), product.files, checks=False)
+        for attempt in range(1, PLAN_TRIES + 1):
+            text = self._ask_planner(messages, attempt, max_tokens=PLAN_TOKENS)
+            try:
+                return parse_plan(text).items, attempt
+            except PlanError as exc:
+                retry = render("company.planner_retry", error=str(exc))
+                # Not its whole reply: a reply that looped on one line until its tokens ran out only grows the
+                # prompt, and the model loops again.
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": text[:SHOWN_REPLY]},
+                    {"role": "user", "content": retry},
+                ]
+        whole = WorkItem(id="product", title=render("company.whole_title"), files=product.files,
+                         description=render("company.whole_description"))  # fmt: skip
+        return [whole], PLAN_TRIES
+
+    def _write_checks(self, product: Contract) -> list[Check]:
+        """One check per rule of the interface (contract.rules), each its own short call, as QA."""
+        checks = []
+        for rule in rules(product.interface):
+            outcome: dict[str, Any] = {}
+            try:
+                reply = self.chat_model.complete(check_messages(product.interface, rule), max_tokens=CHECK_TOKENS)
+                outcome |= {"text": reply.text, "spend": spend("qa", "", reply.usage)}
+                check = parse_check(reply.text)
+                checks.append(check)
+                outcome["check"] = check.model_dump()
+            except (ModelError, PlanError) as exc:
+                outcome["error"] = str(exc)
+            self.log.emit("check_written", rule=rule, **outcome)
+        return checks
+
+    def _plan_with_checks(self, request: str, product: Contract) -> Vetted:
+        """The planner's items and checks in one reply. A reply that is not a valid plan is shown its error, one
+        whose vetting left an item without a check is shown why, and asked again; of the plans made, the one
+        leaving the fewest items without a check wins."""
         messages = planner_messages(request, self._repository(), product.files)
         plans: list[Vetted] = []
         for attempt in range(1, PLAN_TRIES + 1):
             try:
-                reply = self.chat_model.complete(messages)
+                text = self._ask_planner(messages, attempt)
             except ModelError:
                 if not plans:
                     raise
                 break  # an outage after a usable plan: that plan goes ahead
-            text = reply.text
-            self.log.emit("plan_reply", attempt=attempt, text=text, spend=spend("planner", "", reply.usage))
             try:
                 plan = parse_plan(text)
             except PlanError as exc:
@@ -240,11 +302,7 @@ class Company:
                 lines = "\n".join(render("company.rejected_line", **r) for r in vetted.rejected)
                 retry = render("company.planner_rejected", rejected=lines, items=", ".join(bare))
             messages = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": retry}]
-        best = min(plans, key=lambda v: sum(not i.checks for i in v.items))
-        plan = Plan(items=[compiles(i) for i in best.items], acceptance=best.acceptance)
-        items, acceptance = [i.model_dump() for i in plan.items], [c.model_dump() for c in plan.acceptance]
-        self.log.emit("plan_made", items=items, acceptance=acceptance)
-        return plan
+        return min(plans, key=lambda v: sum(not i.checks for i in v.items))
 
     def _scaffold(self) -> None:
         """The files the interface fixes, empty, on main before any engineer starts: every worktree then has the

@@ -91,10 +91,26 @@ class PlanError(ValueError):
     """The planner's reply is not a usable plan."""
 
 
-def planner_messages(request: str, workspace_listing: str, files: list[str]) -> list[Message]:
-    """``files``: those the request's interface fixes (contract.py)."""
-    user = render("company.planner_request", request=request, listing=workspace_listing, files=", ".join(files))
+def planner_messages(request: str, workspace_listing: str, files: list[str], checks: bool = True) -> list[Message]:
+    """``files``: those the request's interface fixes (contract.py); ``checks``: the planner writes the checks too
+    (else they are written from the interface, one rule at a time: check_messages)."""
+    prompt = "company.planner_request" if checks else "company.planner_items"
+    user = render(prompt, request=request, listing=workspace_listing, files=", ".join(files))
     return [{"role": "system", "content": render("company.planner_system")}, {"role": "user", "content": user}]
+
+
+def check_messages(interface: str, rule: str) -> list[Message]:
+    return [
+        {"role": "system", "content": render("company.check_system")},
+        {"role": "user", "content": render("company.check_request", interface=interface, rule=rule)},
+    ]
+
+
+def parse_check(text: str) -> Check:
+    try:
+        return Check.model_validate(json.loads(json_block(text, "{}")))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise PlanError(f"the reply is not a check: {exc}") from None
 
 
 def parse_plan(text: str) -> Plan:

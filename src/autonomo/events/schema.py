@@ -308,11 +308,22 @@ class PlanMade(EventModel):
     acceptance: list[dict[str, Any]] = Field(description="checks: command, expect, item, url, actions")
 
 
+class CheckWritten(EventModel):
+    """One check written from one rule of the request's interface (company/contract.py: rules), as QA."""
+
+    type: Literal["check_written"]
+    rule: str = Field(description="the rule, as the interface gives it")
+    text: str | None = Field(None, description="the reply; absent when no reply came")
+    check: dict[str, Any] | None = Field(None, description="the check read from it; absent when none could be")
+    error: str | None = Field(None, description="why there is no check; absent when there is one")
+    spend: Spend | None = Field(None, description="its cost; absent when no reply came")
+
+
 class ChecksVetted(EventModel):
     """The planner's checks held to the request's interface (company/contract.py), before plan_made."""
 
     type: Literal["checks_vetted"]
-    attempt: int = Field(description="the planner's try, from 1")
+    attempt: int = Field(description="the planner's try, from 1 (with an interface: the replies its items took)")
     rejected: list[dict[str, str]] = Field(
         description="checks dropped: item (empty for a product check), command, reason"
     )
@@ -466,7 +477,7 @@ RUN_EVENTS: tuple[type[EventModel], ...] = (
     ContextCompacted, BudgetStop, Verification, RunFinished, Localized, CandidateChecked, PatchMade,
 )  # fmt: skip
 COMPANY_EVENTS: tuple[type[EventModel], ...] = (
-    CompanyStarted, CompanyResumed, PlanReply, ChecksVetted, PlanMade, ScaffoldMade, ItemStarted,
+    CompanyStarted, CompanyResumed, PlanReply, CheckWritten, ChecksVetted, PlanMade, ScaffoldMade, ItemStarted,
     ItemAttemptFinished, ReviewStarted, ItemReviewed, MergeConflict, ItemMerged, ItemReopened, ItemFailed, ItemAdded,
     ItemsCombined, ItemInterrupted, QaReport, QaExplored, BudgetStop, CompanyFinished,
 )  # fmt: skip

@@ -211,6 +211,7 @@ def suspect_lines(sandbox: Sandbox, command: str, failing: list[str], output: st
     traces = trace(sandbox, command, failing, functions)
     ranked = {}
     for f in functions:
+
         def mine(at: tuple[str, int], f: Function = f) -> int | None:
             return at[1] if at[0] == f.file and f.body < at[1] <= f.end else None
 
