@@ -90,6 +90,16 @@ def rules(interface: str, limit: int = MAX_RULES) -> list[str]:
     return [t for t in texts if "`" in t and not LAYOUT_RULE.search(t)][:limit]
 
 
+def claim(items: list[WorkItem], product: Contract) -> list[WorkItem]:
+    """The interface's files no item writes go to the last item (in plan order the one that puts the parts
+    together): planners left ``__main__.py`` to nobody."""
+    claimed = {f for i in items for f in i.files}
+    left = [f for f in product.files if f not in claimed]
+    if not left:
+        return items
+    return [*items[:-1], items[-1].model_copy(update={"files": [*items[-1].files, *left]})]
+
+
 def place(checks: list[Check], items: list[WorkItem], product: Contract) -> list[WorkItem]:
     """Each check on the first item that writes a file the check runs, else on the last item (in plan order the
     one that puts the parts together); vet() then moves what that item cannot run."""
@@ -163,7 +173,7 @@ def needs(check: Check, modules: set[str], files: set[str] | None = None) -> tup
         elif flag.endswith(".py"):
             needed.append(flag)
         for j in range(i + 1, len(argv) if files is not None and "$?" not in check.command else 0):
-            if argv[j] in SHELL_OPERATORS:
+            if argv[j] in SHELL_OPERATORS and argv[j] != "<":  # what it reads on stdin counts too
                 break
             data = DATA_FILE.fullmatch(argv[j]) and argv[j - 1] not in OUTPUT_FLAGS
             if data and argv[j] not in files and argv[j] not in argv[:i]:

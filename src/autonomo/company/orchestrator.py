@@ -16,7 +16,7 @@ from typing import Any
 
 from autonomo.company.backends import Backend, local_backend
 from autonomo.company.board import SPLIT, Board
-from autonomo.company.contract import Contract, Vetted, contract, place, rules, vet
+from autonomo.company.contract import Contract, Vetted, claim, contract, place, rules, vet
 from autonomo.company.git import Repo
 from autonomo.company.jobs import Job, JobResult
 from autonomo.company.plan import (
@@ -222,6 +222,7 @@ class Company:
         product = self.contract
         if product.interface:
             items, replies = self._plan_items(request, product)
+            items = claim(items, product)
             vetted = vet(place(self._write_checks(product), items, product), [], product, self.workspace, self.sandbox)
             self.log.emit("checks_vetted", attempt=replies, rejected=vetted.rejected, moved=vetted.moved)
         else:

@@ -107,10 +107,17 @@ def check_messages(interface: str, rule: str) -> list[Message]:
 
 
 def parse_check(text: str) -> Check:
+    """A check as the check writer replies: the command, what it prints, and the text of ``in.txt`` if it reads
+    one (the embedded model, asked to make its input file in the command, named files it never made)."""
     try:
-        return Check.model_validate(json.loads(json_block(text, "{}")))
+        raw = json.loads(json_block(text, "{}"))
+        given = raw.pop("input", None) if isinstance(raw, dict) else None
+        check = Check.model_validate(raw)
     except (json.JSONDecodeError, ValidationError) as exc:
         raise PlanError(f"the reply is not a check: {exc}") from None
+    if isinstance(given, str) and given:
+        return check.model_copy(update={"command": f"printf %s {shlex.quote(given)} > in.txt && {check.command}"})
+    return check
 
 
 def parse_plan(text: str) -> Plan:
