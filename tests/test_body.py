@@ -33,6 +33,15 @@ def test_the_computer_says_what_a_run_changed_and_what_a_draft_may_write(workspa
     assert body.changed(start.baseline) == ["calc.py", "notes.txt"]
 
 
+def test_a_draft_writes_the_files_it_is_given_to_write_there_or_new(workspace):
+    (workspace / "pkg").mkdir()
+    (workspace / "pkg" / "__init__.py").write_text("")  # a scaffold: shown, not this run's to write
+    body = ComputerTools(Sandbox(workspace, kind="none"), writes=("pkg/sort.py",))
+    body.reset()
+    draft = body.draftable()
+    assert draft is not None and draft.editable == ["pkg/sort.py"] and set(draft.files) == {"pkg/__init__.py"}
+
+
 def test_a_workspace_too_big_to_show_whole_is_not_drafted(workspace):
     (workspace / "big.py").write_text("x = 1\n" * 5000)  # past the 16,000 characters shown
     body = ComputerTools(Sandbox(workspace, kind="none"))

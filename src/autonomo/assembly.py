@@ -45,6 +45,7 @@ class RunConfig(BaseModel):
     command_timeout: float = 120.0  # seconds per shell command
     test_command: str | None = None  # default: pytest, when the workspace has tests
     protect: list[str] = Field(default_factory=list)  # files the agent may read but not change
+    writes: list[str] = Field(default_factory=list)  # the files a draft writes (a work item's); default: all it may
     env: list[str] = Field(default_factory=list)  # names of host variables tool processes get; values stay out
     draft: bool = True  # start with a free-form draft of whole files (agent/draft.py)
     redrafts: int = REDRAFTS
@@ -98,7 +99,8 @@ def make_agent(
         repo = config.repository
         suite = RepoTests(box, repo.test_command, repo.tests_before) if repo else None
         try:
-            body = ComputerTools(box, test_command=config.test_command, protected=tuple(config.protect), suite=suite)
+            body = ComputerTools(box, test_command=config.test_command, protected=tuple(config.protect), suite=suite,
+                                 writes=tuple(config.writes))  # fmt: skip
         except ToolFailure as exc:  # a --protect path outside the workspace, say
             raise SetupError(str(exc)) from None
     model = model or load_model(config.model, api_base=config.api_base)

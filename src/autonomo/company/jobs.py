@@ -20,6 +20,7 @@ class Job:
     worktree: str
     goal: str
     test_command: str
+    files: list[str]  # the item's: what the engineer's draft writes
     home: str  # where the agent's run log goes
     model: str
     api_base: str | None = None
@@ -50,6 +51,7 @@ def run_job(job: Job) -> JobResult:
         api_base=job.api_base,
         sandbox=job.sandbox,
         test_command=job.test_command,
+        writes=job.files,
         temperature=job.temperature,
         seed=job.seed,
         retry_base=0.05 if job.script else 1.0,

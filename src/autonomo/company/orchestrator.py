@@ -342,6 +342,7 @@ class Company:
                 worktree=str(tree),
                 goal=engineer_goal(item, state.notes, self.contract.interface),
                 test_command=" && ".join(c.script() for c in item.checks) or "true",
+                files=item.files,
                 home=str(self.home),
                 model=self.model,
                 api_base=self.api_base,

@@ -69,14 +69,19 @@ class ComputerTools:
         test_command: str | None = None,
         protected: tuple[str, ...] = (),
         suite: RepoTests | None = None,
+        writes: tuple[str, ...] = (),
     ) -> None:
         """``protected``: workspace files the agent may read but not change, typically the tests that define
         success (a small model otherwise "fixes" failing tests by editing them). ``suite``: a repository's tests,
-        judged test by test against the run's start (repository mode), instead of ``test_command``'s exit code."""
+        judged test by test against the run's start (repository mode), instead of ``test_command``'s exit code.
+        ``writes``: the files a draft writes, there or new (a company work item's); by default every file shown
+        that is not a test or protected. A company engineer drafting the files it was shown, the package's empty
+        scaffold, never wrote its own item's file (T1-02-wordfreq: 12 drafts of __init__.py for sort.py)."""
         self.sandbox = sandbox
         self.workspace = sandbox.workspace
         self.test_command = test_command
         self.suite = suite
+        self.writes = writes
         self.protected = {self.resolve(p) for p in protected}
         sandbox.readonly_paths += tuple(sorted(self.protected))
         self._draftable: Draftable | None = None  # set by reset()
@@ -100,7 +105,8 @@ class ComputerTools:
         # A draft must see the whole workspace: only when every file is shown.
         protected = sorted(self.rel(p) for p in self.protected)
         fits = len(shown) == len(before)
-        self._draftable = Draftable(shown, editable_files(list(shown), protected), "create") if fits else None
+        editable = list(self.writes) or editable_files(list(shown), protected)
+        self._draftable = Draftable(shown, editable, "create") if fits else None
         return Start(render("computer.first_observation", listing=listing(before, shown)), before)
 
     def changed(self, baseline: dict[str, str]) -> list[str]:
