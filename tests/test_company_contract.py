@@ -52,7 +52,7 @@ def test_a_file_layout_tree_names_its_python_files():
 
 def test_a_check_unusable_on_its_own_terms_says_why():
     product = {"wc"}
-    assert needs(Check(command="python -m wc f.txt"), product, {"f.txt"}) == (["wc/__main__.py"], "")
+    assert needs(Check(command="python -m wc f.txt"), product, {"f.txt"}) == (["wc/__init__.py", "wc/__main__.py"], "")
     assert needs(Check(command="python -c 'from wc.core import count'"), product) == (["wc/core.py"], "")
     assert "syntax error" in needs(Check(command="python -c 'print(('"), product)[1]
     assert "numpy" in needs(Check(command="python -c 'import numpy'"), product)[1]
@@ -111,16 +111,17 @@ def goals(workspace) -> list[str]:
 COUNT = "printf 'a b c' > in.txt && python -m wc in.txt"
 CHECK = {"draft": "```json\n" + json.dumps({"command": COUNT, "expect": "3"}) + "\n```"}
 CORE = create("wc/core.py", "def count(text):\n    return len(text.split())\n")
-CLI = create("wc/__main__.py", "import sys\nfrom wc.core import count\nprint(count(open(sys.argv[1]).read()))\n")
+INIT = create("wc/__init__.py", "import sys\n\n\ndef main():\n    from wc.core import count\n\n"
+              "    print(count(open(sys.argv[1]).read()))\n    return 0\n")  # fmt: skip
 
 
 def test_with_an_interface_the_planner_writes_items_and_each_rule_gets_a_check(workspace):
     looping = {"draft": '{"items": [{"id": "core", "title": "' + "the 1\\n" * 2000}  # cut off, as seen
-    items = plan([{"id": "core", "title": "count words", "files": ["wc/__init__.py", "wc/core.py"]},
-                  {"id": "cli", "title": "cli", "files": ["wc/__main__.py"], "depends_on": ["core"]}])  # fmt: skip
+    cli = {"id": "cli", "title": "cli", "files": ["wc/__init__.py", "wc/__main__.py"], "depends_on": ["core"]}
+    items = plan([{"id": "core", "title": "count words", "files": ["wc/core.py"]}, cli])
     chat = [looping, items, CHECK, APPROVE, APPROVE, {"draft": "[]"}]
     result, events, model = company(
-        workspace, chat, {"engineer:core": [engineer(CORE)], "engineer:cli": [engineer(CLI)]}
+        workspace, chat, {"engineer:core": [engineer(CORE)], "engineer:cli": [engineer(INIT)]}
     )
     assert result.outcome == "delivered", result.summary
     assert len(model.prompts[1][-2]["content"]) == 1500  # the looping reply, shortened, and why it was no plan
@@ -131,22 +132,25 @@ def test_with_an_interface_the_planner_writes_items_and_each_rule_gets_a_check(w
     (vetted,) = of_type(events, "checks_vetted")
     assert vetted["attempt"] == 2 and vetted["rejected"] == []
     core, cli = of_type(events, "plan_made")[0]["items"]
-    assert core["checks"][0]["command"] == "python -m py_compile wc/__init__.py wc/core.py"  # no rule: it compiles
-    assert [c["command"] for c in cli["checks"]] == [COUNT]  # on the item that writes wc/__main__.py
+    assert core["checks"][0]["command"] == "python -m py_compile wc/core.py"  # no rule is its: it compiles
+    assert [c["command"] for c in cli["checks"]] == [COUNT]  # on the item that writes what `python -m wc` runs
+    assert cli["files"] == ["wc/__init__.py"]  # wc/__main__.py is written for the engineers
     (scaffold,) = of_type(events, "scaffold_made")
     assert scaffold["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
+    assert "sys.exit(main())" in (workspace / "wc" / "__main__.py").read_text()
     for goal in goals(workspace):
         assert "The product's interface" in goal and "`python -m wc FILE`" in goal
-    assert any("Files: wc/__init__.py, wc/core.py" in goal for goal in goals(workspace))
+        assert "`python -m wc` runs `wc.main()`" in goal
+    assert any("Files: wc/core.py" in goal for goal in goals(workspace))
     assert set(result.spend["by_role"]) == {"planner", "qa", "engineer", "reviewer"}
 
 
 def test_when_no_planner_reply_is_a_plan_one_item_builds_the_whole_product(workspace):
     chat = [{"draft": "no idea"}] * 3 + [CHECK, APPROVE, {"draft": "[]"}]
-    result, events, _ = company(workspace, chat, {"engineer:product": [engineer(CORE, CLI)]})
+    result, events, _ = company(workspace, chat, {"engineer:product": [engineer(CORE, INIT)]})
     assert result.outcome == "delivered", result.summary
     (item,) = of_type(events, "plan_made")[0]["items"]
-    assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
+    assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/core.py"]
     assert [c["command"] for c in item["checks"]] == [COUNT]
 
 
@@ -210,6 +214,5 @@ def test_a_check_reply_may_give_the_file_it_reads_and_no_file_of_the_interface_i
     assert check.command == "printf %s 'it'\"'\"'s a b\n' > in.txt && python -m wc in.txt" and check.expect == "3"
     assert parse_check('{"command": "python -m wc -", "expect": "0"}').command == "python -m wc -"
     items = [WorkItem(id="core", title="c", files=["wc/core.py"]), WorkItem(id="out", title="o", files=["wc/out.py"])]
-    assert [i.files for i in claim(items, contract(REQUEST))] == [
-        ["wc/core.py"], ["wc/out.py", "wc/__init__.py", "wc/__main__.py"]
-    ]  # fmt: skip
+    items.append(WorkItem(id="main", title="m", files=["wc/__main__.py"]))  # written already: no item's
+    assert [i.files for i in claim(items, contract(REQUEST))] == [["wc/core.py"], ["wc/out.py"], ["wc/__init__.py"]]

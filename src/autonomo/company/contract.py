@@ -34,10 +34,28 @@ OUTPUT_FLAGS = {"-o", "--out", "--output"}
 FENCED = re.compile(r"^\s*```.*?\n(.*?)^\s*```", re.M | re.S)
 
 
+# `python -m PKG` runs PKG/__main__.py. Written for the engineers: the embedded model's __main__.py files imported
+# main and never called it, or were a comment (T1-02-wordfreq, 12 drafts), so no check of the command could pass.
+ENTRY = '''"""`python -m {package}` runs {package}.main(), which reads sys.argv and returns the exit status."""
+
+import sys
+
+from {package} import main
+
+sys.exit(main())
+'''
+
+
 @dataclass
 class Contract:
     interface: str  # the request's "## Interface" section, verbatim ("" when it has none)
     files: list[str] = field(default_factory=list)  # the files the interface fixes, e.g. pkg/__main__.py
+    entry: dict[str, str] = field(default_factory=dict)  # of those, the ones written for the engineers (ENTRY)
+
+    @property
+    def packages(self) -> list[str]:
+        """The packages run as `python -m PKG`: their main() is in PKG/__init__.py."""
+        return [Path(f).parts[0] for f in self.entry]
 
     @property
     def modules(self) -> set[str]:
@@ -71,7 +89,8 @@ def contract(request: str) -> Contract:
     for name in re.findall(r"package directory `([A-Za-z_]\w*)/`", interface):
         add(f"{name}/__init__.py")
     add(*tree_files(interface))
-    return Contract(interface, files)
+    entry = {f: ENTRY.format(package=Path(f).parts[0]) for f in files if re.fullmatch(r"\w+/__main__\.py", f)}
+    return Contract(interface, files, entry)
 
 
 def rules(interface: str, limit: int = MAX_RULES) -> list[str]:
@@ -92,9 +111,10 @@ def rules(interface: str, limit: int = MAX_RULES) -> list[str]:
 
 def claim(items: list[WorkItem], product: Contract) -> list[WorkItem]:
     """The interface's files no item writes go to the last item (in plan order the one that puts the parts
-    together): planners left ``__main__.py`` to nobody."""
+    together): planners left ``__main__.py`` to nobody. The entry files are written already: no item's."""
+    items = [i.model_copy(update={"files": [f for f in i.files if f not in product.entry]}) for i in items]
     claimed = {f for i in items for f in i.files}
-    left = [f for f in product.files if f not in claimed]
+    left = [f for f in product.files if f not in claimed and f not in product.entry]
     if not left:
         return items
     return [*items[:-1], items[-1].model_copy(update={"files": [*items[-1].files, *left]})]
@@ -157,8 +177,8 @@ def needs(check: Check, modules: set[str], files: set[str] | None = None) -> tup
         if not re.fullmatch(r"python3?(\.\d+)?", Path(word).name) or i + 1 >= len(argv):
             continue
         flag, arg = argv[i + 1], argv[i + 2] if i + 2 < len(argv) else ""
-        if flag == "-m" and arg.split(".")[0] in modules:
-            needed.append(arg.replace(".", "/") + "/__main__.py")
+        if flag == "-m" and arg.split(".")[0] in modules:  # the package's __init__ runs first
+            needed += [arg.replace(".", "/") + "/__init__.py", arg.replace(".", "/") + "/__main__.py"]
         elif flag == "-c":
             try:
                 tree = ast.parse(arg)
@@ -246,7 +266,7 @@ def vet(items: list[WorkItem], acceptance: list[Check], product: Contract, works
     with tempfile.TemporaryDirectory(prefix="autonomo-vet-") as tmp:
         empty = Path(tmp)
         shutil.copytree(workspace, empty, dirs_exist_ok=True, ignore=lambda d, names: SKIP_DIRS & set(names))
-        for name in {*product.files, *claimed, *built}:
+        for name in {*product.files, *claimed, *built} - set(product.entry):
             path = empty / name
             if path.resolve().is_relative_to(empty.resolve()):
                 path.parent.mkdir(parents=True, exist_ok=True)

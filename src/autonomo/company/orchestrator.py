@@ -306,15 +306,16 @@ class Company:
         return min(plans, key=lambda v: sum(not i.checks for i in v.items))
 
     def _scaffold(self) -> None:
-        """The files the interface fixes, empty, on main before any engineer starts: every worktree then has the
-        layout the request asks for (the one-shot reference's products often did not: a package whose
-        __main__ imports a module nobody wrote)."""
+        """The files the interface fixes, on main before any engineer starts (empty, but for the entry files,
+        contract.ENTRY): every worktree then has the layout the request asks for (the one-shot reference's
+        products often did not: a package whose __main__ imports a module nobody wrote)."""
         made = []
-        for name in self.contract.files:
+        product = self.contract
+        for name in product.files:
             path = self.workspace / name
             if not path.exists() and path.resolve().is_relative_to(self.workspace):
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
+                path.write_text(product.entry.get(name, ""), encoding="utf-8")
                 made.append(name)
         if made and self.repo.commit_all(self.workspace, "the files the interface fixes"):
             self.log.emit("scaffold_made", files=made, commit=self.repo.head())
@@ -340,7 +341,7 @@ class Company:
                 item=item.id,
                 attempt=k,
                 worktree=str(tree),
-                goal=engineer_goal(item, state.notes, self.contract.interface),
+                goal=engineer_goal(item, state.notes, self.contract),
                 test_command=" && ".join(c.script() for c in item.checks) or "true",
                 files=item.files,
                 home=str(self.home),
@@ -535,14 +536,16 @@ class Company:
             )
 
 
-def engineer_goal(item: WorkItem, notes: list[str], interface: str = "") -> str:
+def engineer_goal(item: WorkItem, notes: list[str], product: Contract | None = None) -> str:
     checks = "\n".join(
         render("company.check_line", command=c.command, expect=repr(c.expect) if c.expect else "") for c in item.checks
     )
     lines = "\n".join(render("company.note_line", note=n) for n in notes[-3:])
     files = f"Files: {', '.join(item.files)}" if item.files else ""
     head = "\n\n".join(filter(None, [item.title, item.description, files]))
-    return render("company.engineer_goal", head=head, interface=interface, checks=checks, notes=lines)
+    interface = product.interface if product else ""
+    entry = "\n".join(render("company.entry_note", package=p) for p in (product.packages if product else []))
+    return render("company.engineer_goal", head=head, interface=interface, entry=entry, checks=checks, notes=lines)
 
 
 def compiles(item: WorkItem) -> WorkItem:
