@@ -403,3 +403,13 @@ def test_engineers_share_the_company_tokens_left_among_the_open_items(workspace)
     runs = sorted((workspace / ".autonomo" / "runs").glob("*/events.jsonl"))
     caps = [json.loads(r.read_text().splitlines()[0])["budget"]["tokens"] for r in runs]
     assert caps == [left // 2, left // 2]  # both items open when both started
+
+
+def test_the_reviewer_sends_a_verified_item_back_once(workspace):
+    items = [item("add", 'python -c "from add import add; print(add(2, 3))"', "5")]
+    code = create("add.py", "def add(a, b):\n    return a + b\n")
+    reject = {"draft": "REJECT: reads the entire file into memory"}
+    result, events = run_company(workspace, [plan(items), reject, reject], {"engineer:add": [engineer(code)] * 2})
+    assert result.outcome == "delivered", result.summary
+    assert [e["approved"] for e in of_type(events, "item_reviewed")] == [False, False]
+    assert len(of_type(events, "item_reopened")) == 1 and of_type(events, "item_merged")

@@ -28,6 +28,7 @@ class ItemRecord:
     worktrees: list[str] = field(default_factory=list)  # every round's, to clean up
     waits_for: list[str] = field(default_factory=list)  # items to be merged or given up before the next round
     review_branch: str = ""
+    rejections: int = 0  # verified changes the reviewer sent back
     into: str = ""  # the item this one was combined into
 
     def round_attempts(self) -> list[Event]:
@@ -94,6 +95,8 @@ class Board:
         elif kind == "item_interrupted":  # the process died while it was worked on: again, in the same round
             state = self.items[event["item"]]
             state.state, state.started, state.finished = ItemState.TODO, {}, {}
+        elif kind == "item_reviewed" and not event["approved"]:
+            self.items[event["item"]].rejections += 1
         elif kind == "item_merged":
             self.items[event["item"]].state = ItemState.MERGED
         elif kind == "qa_report":

@@ -378,7 +378,7 @@ class ItemReviewed(EventModel):
 
     type: Literal["item_reviewed"]
     item: str = Field(description="the work item's id")
-    approved: bool = Field(description="approved (else the item is sent back)")
+    approved: bool = Field(description="approved (else the item is sent back, the first time; then merged)")
     notes: str = Field(description="the reviewer's reply")
     spend: Spend = Field(description="its cost")
 
