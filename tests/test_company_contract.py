@@ -29,6 +29,12 @@ Anything from here on is not the interface (`python -m notthis`).
 """
 
 
+# Two parts (a package and a script): the planner splits the work.
+TWO_PARTS = REQUEST.replace(
+    "`from wc.core import count`.", "`from wc.core import count`. A report: `python report.py`."
+)
+
+
 def test_the_interface_fixes_the_files_it_names_in_code_only():
     product = contract(REQUEST)
     assert product.interface.startswith("## Interface") and "notthis" not in product.interface
@@ -120,9 +126,8 @@ def test_with_an_interface_the_planner_writes_items_and_each_rule_gets_a_check(w
     cli = {"id": "cli", "title": "cli", "files": ["wc/__init__.py", "wc/__main__.py"], "depends_on": ["core"]}
     items = plan([{"id": "core", "title": "count words", "files": ["wc/core.py"]}, cli])
     chat = [looping, items, CHECK, APPROVE, APPROVE, {"draft": "[]"}]
-    result, events, model = company(
-        workspace, chat, {"engineer:core": [engineer(CORE)], "engineer:cli": [engineer(INIT)]}
-    )
+    scripts = {"engineer:core": [engineer(CORE)], "engineer:cli": [engineer(INIT, create("report.py", "print(3)\n"))]}
+    result, events, model = company(workspace, chat, scripts, request=TWO_PARTS)
     assert result.outcome == "delivered", result.summary
     assert len(model.prompts[1][-2]["content"]) == 1500  # the looping reply, shortened, and why it was no plan
     assert "not a valid plan" in model.prompts[1][-1]["content"]
@@ -134,9 +139,9 @@ def test_with_an_interface_the_planner_writes_items_and_each_rule_gets_a_check(w
     core, cli = of_type(events, "plan_made")[0]["items"]
     assert core["checks"][0]["command"] == "python -m py_compile wc/core.py"  # no rule is its: it compiles
     assert [c["command"] for c in cli["checks"]] == [COUNT]  # on the item that writes what `python -m wc` runs
-    assert cli["files"] == ["wc/__init__.py"]  # wc/__main__.py is written for the engineers
+    assert cli["files"] == ["wc/__init__.py", "report.py"]  # wc/__main__.py is written for the engineers
     (scaffold,) = of_type(events, "scaffold_made")
-    assert scaffold["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py"]
+    assert scaffold["files"] == ["wc/__init__.py", "wc/__main__.py", "wc/core.py", "report.py"]
     assert "sys.exit(main())" in (workspace / "wc" / "__main__.py").read_text()
     for goal in goals(workspace):
         assert "The product's interface" in goal and "`python -m wc FILE`" in goal
@@ -147,11 +152,23 @@ def test_with_an_interface_the_planner_writes_items_and_each_rule_gets_a_check(w
 
 def test_when_no_planner_reply_is_a_plan_one_item_builds_the_whole_product(workspace):
     chat = [{"draft": "no idea"}] * 3 + [CHECK, APPROVE, {"draft": "[]"}]
-    result, events, _ = company(workspace, chat, {"engineer:product": [engineer(CORE, INIT)]})
+    scripts = {"engineer:product": [engineer(CORE, INIT, create("report.py", "print(3)\n"))]}
+    result, events, _ = company(workspace, chat, scripts, request=TWO_PARTS)
     assert result.outcome == "delivered", result.summary
     (item,) = of_type(events, "plan_made")[0]["items"]
-    assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/core.py"]
+    assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/core.py", "report.py"]
     assert [c["command"] for c in item["checks"]] == [COUNT]
+
+
+def test_a_product_of_one_package_is_one_item_without_asking_the_planner(workspace):
+    result, events, _ = company(
+        workspace, [CHECK, APPROVE, {"draft": "[]"}], {"engineer:product": [engineer(CORE, INIT)]}
+    )
+    assert result.outcome == "delivered", result.summary
+    assert not of_type(events, "plan_reply") and of_type(events, "checks_vetted")[0]["attempt"] == 0
+    (item,) = of_type(events, "plan_made")[0]["items"]
+    assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/core.py"]
+    assert set(result.spend["by_role"]) == {"qa", "engineer", "reviewer"}
 
 
 def test_without_an_interface_the_planner_is_asked_again_when_vetting_leaves_an_item_no_check(workspace):

@@ -225,7 +225,11 @@ class Company:
         out (T1-02-wordfreq, both tries). Without one, the planner writes both."""
         product = self.contract
         if product.interface:
-            items, replies = self._plan_items(request, product)
+            # A product the interface fixes in one package or one file is one item: the embedded planner split
+            # such products into 3-4 items anyway, and copied its prompt's example ("add and mul" for the unit
+            # converter).
+            one_part = len({Path(f).parts[0] for f in product.files}) == 1
+            items, replies = ([whole(product)], 0) if one_part else self._plan_items(request, product)
             items = claim(items, product)
             vetted = vet(place(self._write_checks(product), items, product), [], product, self.workspace, self.sandbox)
             self.log.emit("checks_vetted", attempt=replies, rejected=vetted.rejected, moved=vetted.moved)
@@ -258,9 +262,7 @@ class Company:
                     {"role": "assistant", "content": text[:SHOWN_REPLY]},
                     {"role": "user", "content": retry},
                 ]
-        whole = WorkItem(id="product", title=render("company.whole_title"), files=product.files,
-                         description=render("company.whole_description"))  # fmt: skip
-        return [whole], PLAN_TRIES
+        return [whole(product)], PLAN_TRIES
 
     def _write_checks(self, product: Contract) -> list[Check]:
         """One check per rule of the interface (contract.rules), each its own short call, as QA."""
@@ -550,6 +552,12 @@ def engineer_goal(item: WorkItem, notes: list[str], product: Contract | None = N
     interface = product.interface if product else ""
     entry = "\n".join(render("company.entry_note", package=p) for p in (product.packages if product else []))
     return render("company.engineer_goal", head=head, interface=interface, entry=entry, checks=checks, notes=lines)
+
+
+def whole(product: Contract) -> WorkItem:
+    """One item that builds the whole product."""
+    return WorkItem(id="product", title=render("company.whole_title"), files=product.files,
+                    description=render("company.whole_description"))  # fmt: skip
 
 
 def compiles(item: WorkItem) -> WorkItem:
