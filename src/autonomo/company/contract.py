@@ -16,17 +16,19 @@ import shlex
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autonomo.company.plan import Check, WorkItem
 from autonomo.computer.sandbox import Sandbox
+from autonomo.computer.workspace import files as workspace_files
 
 MAX_RULES = 6  # checks written per request: each is a model call over the whole interface
 RULE_CHARS = 800
 LAYOUT_RULE = re.compile(r"standard library|package directory|at the top level", re.I)
 VET_TIMEOUT = 20.0  # a check on an empty product fails fast; a server that never starts is given up on
-SKIP_DIRS = {".git", ".autonomo"}
+NOT_COPIED = {".git", ".autonomo"}  # into the empty product: the rest (a .venv, say) is there as on main
 TOOLS = ("pytest", "pip", "coverage")  # `python -m pytest` in an interface runs tests; it is not the product
 SHELL_OPERATORS = {"|", "||", "&&", ";", "&", ">", ">>", "<", "(", ")"}
 DATA_FILE = re.compile(r"[\w./-]+\.(txt|csv|tsv|json|ini|cfg|conf|log|md|toml|ya?ml|xml|html?|dat|db)")
@@ -60,7 +62,12 @@ class Contract:
     @property
     def modules(self) -> set[str]:
         """The product's top-level modules and packages (a check may import these)."""
-        return {Path(f).parts[0].removesuffix(".py") for f in self.files}
+        return tops(self.files)
+
+
+def tops(paths: Iterable[str]) -> set[str]:
+    """The top-level module or package each path is in (``pkg/core.py``: pkg; ``app.py``: app)."""
+    return {Path(p).parts[0].removesuffix(".py") for p in paths}
 
 
 def contract(request: str) -> Contract:
@@ -72,7 +79,7 @@ def contract(request: str) -> Contract:
 
     def add(*paths: str) -> None:
         for path in paths:
-            top = Path(path).parts[0].removesuffix(".py")
+            (top,) = tops([path])
             if top.isidentifier() and top not in (*sys.stdlib_module_names, *TOOLS) and path not in files:
                 files.append(path)
 
@@ -123,8 +130,7 @@ def claim(items: list[WorkItem], product: Contract) -> list[WorkItem]:
 def place(checks: list[Check], items: list[WorkItem], product: Contract) -> list[WorkItem]:
     """Each check on the first item that writes a file the check runs, else on the last item (in plan order the
     one that puts the parts together); vet() then moves what that item cannot run."""
-    claimed = {f for i in items for f in i.files}
-    modules = product.modules | {Path(f).parts[0].removesuffix(".py") for f in claimed}
+    modules = product.modules | tops(f for i in items for f in i.files)
     placed: dict[str, list[Check]] = {i.id: list(i.checks) for i in items}
     for check in checks:
         needed = set(needs(check, modules)[0])
@@ -217,14 +223,10 @@ def vet(items: list[WorkItem], acceptance: list[Check], product: Contract, works
     that item when that item can run it; otherwise it, and every check unusable on its own terms, is dropped.
     ``built``: files of the workspace the company wrote (QA vets on a built main: these are emptied too)."""
     claimed = {f for i in items for f in i.files}
-    existing = {
-        p.relative_to(workspace).as_posix()
-        for p in workspace.rglob("*")
-        if p.is_file() and not SKIP_DIRS & set(p.relative_to(workspace).parts)
-    }
-    named = product.modules | {Path(f).parts[0].removesuffix(".py") for f in claimed}
+    existing = {p.relative_to(workspace).as_posix() for p in workspace_files(workspace)}
+    named = product.modules | tops(claimed)
     # Unknown when neither the interface nor the plan names a file: then no import is refused.
-    modules = named | {Path(f).parts[0].removesuffix(".py") for f in existing} if named else set()
+    modules = named | tops(existing) if named else set()
     by_id = {i.id: i for i in items}
 
     def available(item_id: str) -> set[str]:
@@ -265,7 +267,7 @@ def vet(items: list[WorkItem], acceptance: list[Check], product: Contract, works
     # On an empty product: main as it is, with every file the contract, the items and the company wrote empty.
     with tempfile.TemporaryDirectory(prefix="autonomo-vet-") as tmp:
         empty = Path(tmp)
-        shutil.copytree(workspace, empty, dirs_exist_ok=True, ignore=lambda d, names: SKIP_DIRS & set(names))
+        shutil.copytree(workspace, empty, dirs_exist_ok=True, ignore=lambda d, names: NOT_COPIED & set(names))
         for name in {*product.files, *claimed, *built} - set(product.entry):
             path = empty / name
             if path.resolve().is_relative_to(empty.resolve()):
