@@ -36,7 +36,7 @@ def sleep(seconds: float) -> dict:
 APPROVE = {"draft": "APPROVE"}
 
 
-def run_company(workspace, chat_steps, scripts, budget=None, workers=2, backend=local_backend, attempts=1):
+def run_company(workspace, chat_steps, scripts, budget=None, workers=2, backend=local_backend, attempts=1, samples=1):
     log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
     company = Company(
         workspace,
@@ -45,6 +45,7 @@ def run_company(workspace, chat_steps, scripts, budget=None, workers=2, backend=
         chat_model=ScriptedModel(chat_steps),
         workers=workers,
         attempts=attempts,
+        samples=samples,
         budget=budget,
         sandbox=sandbox_kind(),
         scripts=scripts,
@@ -176,6 +177,54 @@ def test_parallel_attempts_keep_the_verified_one(workspace):
     assert finished == {0: False, 1: True}
     assert of_type(events, "review_started")[0]["attempt"] == 1 and not of_type(events, "item_reopened")
     assert "a + b" in (workspace / "add.py").read_text()
+
+
+def add_drafts(*bodies: str) -> list[list[dict]]:
+    return [engineer(create("add.py", f"def add(a, b):\n    return {body}\n")) for body in bodies]
+
+
+def test_a_check_no_sampled_draft_passes_is_dropped_and_an_agreeing_draft_goes_to_review(workspace):
+    right = item("add", 'python -c "from add import add; print(add(2, 3))"', "5")
+    wrong = {"command": 'python -c "from add import add; print(add(2, 3))"', "expect": "five"}  # QA's format slip
+    items = [{**right, "checks": [*right["checks"], wrong]}]
+    result, events = run_company(
+        workspace, [plan(items), APPROVE], {"engineer:add": add_drafts("a - b", "a + b", "a + b")}, samples=3
+    )
+    assert result.outcome == "delivered", result.summary
+    assert all(e["sample"] for e in of_type(events, "item_started")) and len(of_type(events, "item_started")) == 3
+    (agreed,) = of_type(events, "checks_agreed")
+    assert agreed["passes"] == {"0": [False, False], "1": [True, False], "2": [True, False]}
+    assert [c["expect"] for c in agreed["dropped"]] == ["five"] and agreed["chosen"] == 1
+    assert of_type(events, "review_started")[0]["attempt"] == 1
+    assert of_type(events, "qa_report")[0]["checks"] == 1  # the dropped check is no longer the item's
+
+
+def test_of_the_drafts_that_pass_the_one_most_others_agree_with_is_chosen(workspace):
+    items = [
+        {
+            **item("add", 'python -c "from add import add; print(add(2, 3))"', "5"),
+            "checks": [
+                {"command": 'python -c "from add import add; print(add(2, 3))"', "expect": "5"},
+                {"command": 'python -c "from add import add; print(add(1, 1))"'},  # any output: the drafts differ
+            ],
+        }
+    ]
+    drafts = add_drafts("5 if (a, b) == (2, 3) else 0", "a + b", "a + b")
+    result, events = run_company(workspace, [plan(items), APPROVE], {"engineer:add": drafts}, samples=3)
+    assert result.outcome == "delivered", result.summary
+    (agreed,) = of_type(events, "checks_agreed")
+    assert agreed["dropped"] == [] and agreed["chosen"] == 1
+    assert "a + b" in (workspace / "add.py").read_text()
+
+
+def test_when_no_draft_passes_a_check_none_is_dropped_and_the_item_goes_back(workspace):
+    items = [item("add", 'python -c "from add import add; print(add(2, 3))"', "5")]
+    scripts = {"engineer:add": [*add_drafts("a - b", "a * b"), *add_drafts("a + b")]}
+    result, events = run_company(workspace, [plan(items), APPROVE], scripts, samples=2)
+    assert result.outcome == "delivered", result.summary
+    assert of_type(events, "checks_agreed")[0] == {**of_type(events, "checks_agreed")[0], "dropped": [], "chosen": None}
+    assert len(of_type(events, "item_reopened")) == 1
+    assert not of_type(events, "item_started")[-1].get("sample")  # the next round: full attempts, not samples
 
 
 def test_an_existing_repository_keeps_its_branch(workspace):

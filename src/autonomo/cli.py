@@ -236,6 +236,9 @@ def company(
     workspace: WorkspaceOpt,
     workers: Annotated[int, typer.Option(min=1, help="engineers working at once")] = 2,
     attempts: Annotated[int, typer.Option(min=1, help="independent engineers per work item")] = 1,
+    samples: Annotated[
+        int, typer.Option(min=1, help="drafts of each item's first round, held to its checks by agreement")
+    ] = 1,
     budget_usd: Annotated[float | None, typer.Option(min=0, help="stop the company after this many dollars")] = None,
     budget_tokens: Annotated[int | None, typer.Option(min=1, help="stop the company after this many tokens")] = None,
     agent_usd: Annotated[float | None, typer.Option(min=0, help="the most one agent may spend")] = None,
@@ -255,7 +258,8 @@ def company(
         raise fail(f"workspace {workspace} is not a writable directory")
     workspace = workspace.resolve()
     budget = CompanyBudget(usd=budget_usd, tokens=budget_tokens, agent_usd=agent_usd, agent_steps=agent_steps)
-    config = {"model": model, "api_base": api_base, "workers": workers, "attempts": attempts, "sandbox": sandbox}
+    config = {"model": model, "api_base": api_base, "workers": workers, "attempts": attempts, "samples": samples,
+              "sandbox": sandbox}  # fmt: skip
     run_dir = workspace / ".autonomo" / "company" / new_run_id()
     run_company(workspace, run_dir, config, budget, ray, lambda c: c.run(request))
 
@@ -270,6 +274,7 @@ def resume_company(run_dir: Path, events: list[dict]) -> None:
     if finished is not None:
         raise fail(f"company run {run_dir.name} already finished ({finished['outcome']})")
     config = {k: started[k] for k in ("model", "api_base", "workers", "attempts", "sandbox")}
+    config["samples"] = started.get("samples", 1)  # logs from before --samples
     budget = CompanyBudget(**started["budget"])
     workspace = Path(started["workspace"])
     run_company(workspace, run_dir, config, budget, started.get("ray"), lambda c: c.resume(events))
@@ -457,6 +462,7 @@ def bench(
     ] = False,
     tier: Annotated[str | None, typer.Option(help="company: only the requests of tier 1, 2 or calibration")] = None,
     workers: Annotated[int, typer.Option(min=1, help="company: engineers working at once")] = 2,
+    samples: Annotated[int, typer.Option(min=1, help="company: drafts of an item's first round (agreement)")] = 1,
 ) -> None:
     """Run a benchmark suite; rerunning the same command resumes where it stopped (inference: measure the engine)."""
     import contextlib
@@ -516,7 +522,7 @@ def bench(
     agent_model = load_model(model, api_base=api_base)
     config = BenchConfig(out=out, model_spec=model, api_base=api_base, max_steps=max_steps,
                          max_tokens=budget_tokens or ATTEMPT_TOKENS, attempts=attempts, sandbox=sandbox,
-                         parallel=parallel, strategy=strategy, workers=workers)  # fmt: skip
+                         parallel=parallel, strategy=strategy, workers=workers, samples=samples)  # fmt: skip
     console = Console()
     # A SIGTERM (a job runner stopping us) unwinds like Ctrl-C: the llama.cpp server is stopped, not orphaned.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -76,6 +76,7 @@ class BenchConfig:
     parallel: int = 1  # autonomo attempts run at once: the local engine decodes them together
     strategy: str = "auto"  # of autonomo in a repository (RunConfig.strategy)
     workers: int = 2  # a company's engineers at once
+    samples: int = 1  # a company's drafts of an item's first round (Company.samples)
 
 
 @dataclass
@@ -237,8 +238,9 @@ class Bench:
         log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
         budget = CompanyBudget(tokens=self.config.max_tokens, agent_steps=self.config.max_steps)
         company = Company(workspace, log, model=self.config.model_spec, chat_model=self.model,
-                          workers=self.config.workers, budget=budget, sandbox=self.config.sandbox,
-                          api_base=self.config.api_base, scripts=self.engineer_scripts.get(task.id))  # fmt: skip
+                          workers=self.config.workers, samples=self.config.samples, budget=budget,
+                          sandbox=self.config.sandbox, api_base=self.config.api_base,
+                          scripts=self.engineer_scripts.get(task.id))  # fmt: skip
         start = time.monotonic()
         result = company.run(task.goal)
         roles = result.spend["by_role"]

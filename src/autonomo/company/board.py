@@ -73,6 +73,10 @@ class Board:
             state.state = ItemState.WORKING
             state.started[event["attempt"]] = event
             state.worktrees.append(event["worktree"])
+        elif kind == "checks_agreed":  # the checks no sampled draft passed are the item's no more
+            item = self.items[event["item"]].item
+            dropped = [Check.model_validate(c) for c in event["dropped"]]
+            item.checks = [c for c in item.checks if c not in dropped]
         elif kind == "item_attempt_finished":
             self.items[event["item"]].finished[event["attempt"]] = event
         elif kind in ("item_reopened", "item_failed"):

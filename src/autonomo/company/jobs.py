@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autonomo.agent.loop import Budget
+from autonomo.agent.loop import REDRAFTS, Budget
 from autonomo.assembly import RunConfig, make_agent
 from autonomo.events import Outcome
 from autonomo.models.scripted import ScriptedModel
@@ -31,6 +31,7 @@ class Job:
     sandbox: str = "bwrap"
     temperature: float = 0.0
     seed: int = 0
+    draft_only: bool = False  # one draft and its tests: a sample for agreement (Company.samples)
 
 
 @dataclass
@@ -52,10 +53,11 @@ def run_job(job: Job) -> JobResult:
         sandbox=job.sandbox,
         test_command=job.test_command,
         writes=job.files,
+        redrafts=0 if job.draft_only else REDRAFTS,
         temperature=job.temperature,
         seed=job.seed,
         retry_base=0.05 if job.script else 1.0,
-        budget=Budget(max_steps=job.max_steps, tokens=job.tokens, usd=job.usd),
+        budget=Budget(max_steps=1 if job.draft_only else job.max_steps, tokens=job.tokens, usd=job.usd),
     )
     model = ScriptedModel(job.script) if job.script is not None else None
     agent = make_agent(config, Path(job.worktree), home=Path(job.home), model=model)

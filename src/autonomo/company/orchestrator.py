@@ -31,7 +31,7 @@ from autonomo.company.plan import (
     planner_messages,
     qa_messages,
 )
-from autonomo.computer.sandbox import Sandbox
+from autonomo.computer.sandbox import CommandResult, Sandbox
 from autonomo.computer.workspace import describe
 from autonomo.events import CompanyOutcome, Event, EventLog, ItemState
 from autonomo.models import Model, ModelError, Usage
@@ -49,6 +49,7 @@ MAX_REOPEN = 3  # an item sent back this often (failed attempts, conflicts, QA) 
 # embedded reviewer's rejections were wrong (T1-02-wordfreq: 2 of 5 changes, "most_common sorts ascending"), and
 # three of them failed the unit converter's tests item, whose checks passed each time.
 MAX_REJECTIONS = 1
+SAMPLE_TEMPERATURE = 0.7
 CHECK_TIMEOUT = 60.0
 REVIEW_CHARS = 12_000  # of a diff the reviewer reads
 
@@ -91,16 +92,18 @@ class Company:
         backend: Backend = local_backend,
         scripts: dict[str, list[list[dict]]] | None = None,
         ray: str | None = None,
+        samples: int = 1,
     ) -> None:
         """``model``: the spec engineers load (in their own process under Ray); ``chat_model``: the same model
         here, for the planner, the reviewer and QA (in local mode, the very object the engineers share:
         load_model loads a GGUF once per process, and the model serialises the calls of parallel reviews).
         ``scripts``: scripted engineer runs per item, in order (tests). ``ray``: the address ``backend`` runs on,
-        kept in the log for resume."""
+        kept in the log for resume. ``samples``: drafts of an item's first round, whose agreement with its
+        checks decides which checks stand and which draft goes to review (``_agree``); 1: none."""
         self.workspace = workspace.resolve()
         self.log = log
         self.model, self.chat_model, self.api_base = model, chat_model, api_base
-        self.workers, self.attempts = workers, attempts
+        self.workers, self.attempts, self.samples = workers, attempts, samples
         self.budget = budget or CompanyBudget()
         self.sandbox = sandbox
         self.backend, self.ray = backend, ray
@@ -131,6 +134,7 @@ class Company:
             api_base=self.api_base,
             workers=self.workers,
             attempts=self.attempts,
+            samples=self.samples,
             budget=vars(self.budget),
             sandbox=self.sandbox,
             ray=self.ray,
@@ -157,7 +161,8 @@ class Company:
 
     def _threads(self) -> None:
         # Threads for engineers (local mode) and reviewers: the default pool has only a few, whatever --workers says.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=2 * self.workers + 2))
+        threads = 2 * self.workers + max(self.samples, self.attempts) + 2
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=threads))
 
     async def _plan_and_work(self, request: str) -> CompanyResult:
         try:
@@ -183,7 +188,7 @@ class Company:
             stop = stop or self.budget.exhausted(self.board)
             if stop is None:
                 for item in self.board.ready():
-                    if len(jobs) + self.attempts > self.workers and jobs:
+                    if len(jobs) + max(self.attempts, self.samples) > self.workers and jobs:
                         break
                     for job in self._jobs(item):
                         jobs[self.backend(job)] = item.id
@@ -331,11 +336,13 @@ class Company:
         return describe(self.workspace)
 
     def _jobs(self, item: WorkItem) -> list[Job]:
-        """K independent attempts on one item, each in a fresh worktree from the current main."""
+        """K independent attempts on one item, each in a fresh worktree from the current main; in an item's first
+        round, with ``samples``, that many drafts instead (``_agree``)."""
         state = self.board.items[item.id]
         round_ = state.rounds
+        sampled = round_ == 0 and self.samples > 1 and bool(item.checks)
         jobs = []
-        for k in range(self.attempts):
+        for k in range(self.samples if sampled else self.attempts):
             branch = f"item/{item.id}/r{round_}a{k}"
             tree = self.home / "worktrees" / f"{item.id}-r{round_}a{k}"
             if tree.exists():
@@ -360,10 +367,14 @@ class Company:
                 sandbox=self.sandbox,
                 # One greedy attempt first; every other attempt, and every later round, samples: a greedy model
                 # given the same item again mostly writes the same code again.
-                temperature=0.0 if k == 0 and round_ == 0 else 0.7,
+                temperature=0.0 if k == 0 and round_ == 0 else SAMPLE_TEMPERATURE,
                 seed=round_ * self.attempts + k,
+                draft_only=sampled,
             )
-            self.log.emit("item_started", item=item.id, round=round_, attempt=k, branch=branch, worktree=str(tree))
+            mark = {"sample": True} if sampled else {}
+            self.log.emit(
+                "item_started", item=item.id, round=round_, attempt=k, branch=branch, worktree=str(tree), **mark
+            )
             jobs.append(job)
         return jobs
 
@@ -401,15 +412,52 @@ class Company:
         """All attempts of a round are in: keep the first verified one and commit it. Returns its branch and diff
         for review, or None when no attempt passed (the item goes back)."""
         state = self.board.items[item_id]
-        winner = next((a for a in state.round_attempts() if a["verified"]), None)
+        if all(e.get("sample") for e in state.started.values()):
+            winner = self._agree(item_id)
+        else:
+            winner = next((a["attempt"] for a in state.round_attempts() if a["verified"]), None)
         if winner is None:
             self._replan(item_id, render("company.note_no_pass", outcomes=state.last_outcomes()))
             return None
-        tree = Path(self.board.worktree(item_id, winner["attempt"]))
-        branch = self.board.branch(item_id, winner["attempt"])
+        tree = Path(self.board.worktree(item_id, winner))
+        branch = self.board.branch(item_id, winner)
         self.repo.commit_all(tree, f"{item_id}: {state.item.title}")
-        self.log.emit("review_started", item=item_id, attempt=winner["attempt"], branch=branch)
+        self.log.emit("review_started", item=item_id, attempt=winner, branch=branch)
         return branch, self.repo.diff(branch)
+
+    def _agree(self, item_id: str) -> int | None:
+        """Which of an item's checks stand, and which of its sampled drafts goes to review, by agreement between
+        the two (after CodeT: generated tests are often wrong, and independent samples tell a wrong test from a
+        wrong implementation). The embedded QA's expected outputs were wrong in format for whole rules (the unit
+        converter: "100.0" where the interface's format prints "100"), and an item held to such a check spent
+        every round on it. So a check that no draft passes is dropped, when the drafts are evidently working
+        implementations: the best passes at least as many checks as none pass. Of the drafts that pass every
+        check left, the one whose outputs on all the checks most others share goes to review (AlphaCode's
+        clustering by behaviour). Returns its attempt, or None when no draft passes."""
+        state = self.board.items[item_id]
+        checks = state.item.checks
+        outputs: dict[int, list[str]] = {}
+        passes: dict[int, list[bool]] = {}
+        for k in sorted(state.started):
+            tree = self.board.worktree(item_id, k)
+            runs = [self._check(c, Path(tree)) for c in checks]
+            passes[k] = [r.ok for r in runs]
+            outputs[k] = [r.output.replace(tree, ".") for r in runs]  # a traceback names its worktree
+        unconfirmed = [i for i in range(len(checks)) if not any(p[i] for p in passes.values())]
+        best = max((sum(p) for p in passes.values()), default=0)
+        dropped = unconfirmed if best and best >= len(unconfirmed) else []
+        kept = [i for i in range(len(checks)) if i not in dropped]
+        passing = [k for k, p in passes.items() if all(p[i] for i in kept)]
+        clusters = [sum(outputs[j] == outputs[k] for j in passing) for k in passing]
+        chosen = passing[clusters.index(max(clusters))] if passing else None
+        self.log.emit(
+            "checks_agreed",
+            item=item_id,
+            passes={str(k): p for k, p in passes.items()},
+            dropped=[checks[i].model_dump() for i in dropped],
+            chosen=chosen,
+        )
+        return chosen
 
     def _review(self, item: WorkItem, diff: str) -> tuple[bool, str, Usage]:
         """The reviewer's verdict on a diff (runs in a thread: no board access here)."""
@@ -473,11 +521,14 @@ class Company:
                 self.log.emit("item_added", item=fix.model_dump(), reason="QA failure")
         return not failures
 
+    def _check(self, check: Check, root: Path) -> CommandResult:
+        box = Sandbox(root, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=(self.home,))
+        return box.run(check.script())
+
     def _run_checks(self, checks: list[tuple[Check, str]]) -> list[dict[str, str]]:
         failures = []
         for check, owner in checks:
-            box = Sandbox(self.workspace, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=(self.home,))
-            result = box.run(check.script())
+            result = self._check(check, self.workspace)
             if not result.ok:
                 failures.append(
                     {"command": check.command, "expect": check.expect, "item": owner, "output": result.output[-2000:]}

@@ -278,6 +278,7 @@ class CompanyStarted(EventModel):
     api_base: str | None = Field(description="base URL of an OpenAI-compatible server, or null")
     workers: int = Field(description="engineers at work at once")
     attempts: int = Field(description="independent attempts per work item")
+    samples: int = Field(1, description="drafts of an item's first round, for agreement; absent before (1)")
     budget: dict[str, Any] = Field(description="usd, tokens, agent_usd, agent_steps (null: no limit)")
     sandbox: str = Field(description="the sandbox kind: bwrap or none")
     ray: str | None = Field(description="the Ray cluster's address, or null for local threads")
@@ -349,6 +350,7 @@ class ItemStarted(EventModel):
     attempt: int = Field(description="the attempt in this round, from 0")
     branch: str = Field(description="the attempt's git branch")
     worktree: str = Field(description="the attempt's worktree path")
+    sample: bool = Field(False, description="a draft for agreement (checks_agreed); written only when true")
 
 
 class ItemAttemptFinished(EventModel):
@@ -364,8 +366,19 @@ class ItemAttemptFinished(EventModel):
     spend: Spend | None = Field(None, description="its cost; absent on a crash")
 
 
+class ChecksAgreed(EventModel):
+    """A round of sampled drafts was held to the item's checks: the checks none passed are dropped when the best
+    draft passes at least as many, and the draft the most others agree with goes to review."""
+
+    type: Literal["checks_agreed"]
+    item: str = Field(description="the work item's id")
+    passes: dict[str, list[bool]] = Field(description="by attempt: whether it passed each of the item's checks")
+    dropped: list[dict[str, Any]] = Field(description="the checks dropped from the item: command, expect, ...")
+    chosen: int | None = Field(description="the attempt that goes to review; null: none passed (the item goes back)")
+
+
 class ReviewStarted(EventModel):
-    """The round's first verified attempt was committed and goes to the reviewer."""
+    """The round's first verified attempt (or the sampled draft chosen) was committed and goes to the reviewer."""
 
     type: Literal["review_started"]
     item: str = Field(description="the work item's id")
@@ -478,8 +491,8 @@ RUN_EVENTS: tuple[type[EventModel], ...] = (
 )  # fmt: skip
 COMPANY_EVENTS: tuple[type[EventModel], ...] = (
     CompanyStarted, CompanyResumed, PlanReply, CheckWritten, ChecksVetted, PlanMade, ScaffoldMade, ItemStarted,
-    ItemAttemptFinished, ReviewStarted, ItemReviewed, MergeConflict, ItemMerged, ItemReopened, ItemFailed, ItemAdded,
-    ItemsCombined, ItemInterrupted, QaReport, QaExplored, BudgetStop, CompanyFinished,
+    ItemAttemptFinished, ChecksAgreed, ReviewStarted, ItemReviewed, MergeConflict, ItemMerged, ItemReopened,
+    ItemFailed, ItemAdded, ItemsCombined, ItemInterrupted, QaReport, QaExplored, BudgetStop, CompanyFinished,
 )  # fmt: skip
 
 
