@@ -70,6 +70,9 @@ def test_code_blocks_go_to_the_files_they_name():
     assert code_blocks("```py\nC = 3\n```", only_c) == [("c.py", "C = 3\n")]
     assert code_blocks("```py\nC = 3\n```", Draftable({}, [], "create")) == []
     assert code_blocks("### test_c.py\n```py\nT = 0\n```", only_c) == []  # a copy of the tests is no change
+    inside = "```python\n### d.py\nD = 4\n```\n```python\n### e.py\n```python\nE = 5\n```"  # the heading in the fence
+    assert code_blocks(inside, Draftable({}, [], "create")) == [("d.py", "D = 4\n"), ("e.py", "E = 5\n")]
+    assert code_blocks("### f.py\n```\nF = 6```", Draftable({}, [], "create")) == [("f.py", "F = 6")]
 
 
 @needs_data

@@ -237,7 +237,7 @@ def company(
     workers: Annotated[int, typer.Option(min=1, help="engineers working at once")] = 2,
     attempts: Annotated[int, typer.Option(min=1, help="independent engineers per work item")] = 1,
     samples: Annotated[
-        int, typer.Option(min=1, help="drafts of each item's first round, held to its checks by agreement")
+        int, typer.Option(min=1, help="drafts per round of each item, held to its checks by agreement")
     ] = 1,
     budget_usd: Annotated[float | None, typer.Option(min=0, help="stop the company after this many dollars")] = None,
     budget_tokens: Annotated[int | None, typer.Option(min=1, help="stop the company after this many tokens")] = None,
@@ -462,7 +462,7 @@ def bench(
     ] = False,
     tier: Annotated[str | None, typer.Option(help="company: only the requests of tier 1, 2 or calibration")] = None,
     workers: Annotated[int, typer.Option(min=1, help="company: engineers working at once")] = 2,
-    samples: Annotated[int, typer.Option(min=1, help="company: drafts of an item's first round (agreement)")] = 1,
+    samples: Annotated[int, typer.Option(min=1, help="company: drafts per round of an item (agreement)")] = 1,
 ) -> None:
     """Run a benchmark suite; rerunning the same command resumes where it stopped (inference: measure the engine)."""
     import contextlib

@@ -25,6 +25,8 @@ from autonomo.prompts import render
 
 # A block may be named by a `### path` line just above it; its language tag is optional.
 BLOCK = re.compile(r"(?:###\s*`?([\w./-]+)`?\s*\n)?```[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
+HEADING = re.compile(r"###\s*`?([\w./-]+)`?\s*")
+FENCE = re.compile(r"```[\w+-]*[ \t]*")
 FAILURE_CHARS = 3000  # of the test output a redraft sees: the first failures say the most
 MAX_STOPS = 4  # OpenAI's limit on stop sequences
 NO_CODE = render("draft.no_code")
@@ -61,11 +63,42 @@ def code_blocks(text: str, draft: Draftable) -> list[tuple[str, str]]:
     there but not to be changed (the tests) is a copy, not a change: dropped too."""
     default = draft.editable[0] if len(draft.editable) == 1 else None
     found: dict[str, str] = {}
-    for name, code in BLOCK.findall(text):
+    for name, code in fenced(text):
         path = name or default
         if path and path not in found and (path in draft.editable or path not in draft.files):
             found[path] = code
     return list(found.items())
+
+
+def fenced(text: str) -> list[tuple[str, str]]:
+    """(name, code) of each fenced block, named by a ``### path`` line above it or as its first line: the embedded
+    model often puts the heading inside the fence, and then at times opens a second fence (company engineers'
+    drafts of wordfreq/__init__.py, 2026-12-04: every draft had the heading inside; one became a file holding only
+    the heading)."""
+    blocks: list[tuple[str, str]] = []
+    name, lines, inside = "", None, False
+    for line in text.splitlines(keepends=True):
+        bare = line.strip()
+        if lines is None:
+            heading = HEADING.fullmatch(bare)
+            if heading:
+                name = heading.group(1)
+            elif FENCE.fullmatch(bare):
+                lines, inside = [], False
+            elif bare:
+                name = ""
+            continue
+        heading = HEADING.fullmatch(bare)
+        if not lines and not inside and heading:
+            name, inside = heading.group(1), True  # the heading inside the fence
+        elif not lines and inside and FENCE.fullmatch(bare) and bare != "```":
+            inside = False  # a second fence opened after it
+        elif bare.startswith("```") or bare.endswith("```"):  # a fence closed at the end of a line of code, too
+            blocks.append((name, "".join(lines) + (line[: line.rindex("```")] if not bare.startswith("```") else "")))
+            name, lines = "", None
+        else:
+            lines.append(line)
+    return blocks
 
 
 def fence_language(name: str) -> str:

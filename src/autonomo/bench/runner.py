@@ -76,7 +76,7 @@ class BenchConfig:
     parallel: int = 1  # autonomo attempts run at once: the local engine decodes them together
     strategy: str = "auto"  # of autonomo in a repository (RunConfig.strategy)
     workers: int = 2  # a company's engineers at once
-    samples: int = 1  # a company's drafts of an item's first round (Company.samples)
+    samples: int = 1  # a company's drafts per round of an item (Company.samples)
 
 
 @dataclass

@@ -98,8 +98,9 @@ class Company:
         here, for the planner, the reviewer and QA (in local mode, the very object the engineers share:
         load_model loads a GGUF once per process, and the model serialises the calls of parallel reviews).
         ``scripts``: scripted engineer runs per item, in order (tests). ``ray``: the address ``backend`` runs on,
-        kept in the log for resume. ``samples``: drafts of an item's first round, whose agreement with its
-        checks decides which checks stand and which draft goes to review (``_agree``); 1: none."""
+        kept in the log for resume. ``samples``: drafts of each round of an item, instead of ``attempts`` full
+        runs, whose agreement with its checks decides which checks stand and which draft goes to review
+        (``_agree``); 1: none."""
         self.workspace = workspace.resolve()
         self.log = log
         self.model, self.chat_model, self.api_base = model, chat_model, api_base
@@ -336,13 +337,14 @@ class Company:
         return describe(self.workspace)
 
     def _jobs(self, item: WorkItem) -> list[Job]:
-        """K independent attempts on one item, each in a fresh worktree from the current main; in an item's first
-        round, with ``samples``, that many drafts instead (``_agree``)."""
+        """K independent attempts on one item, each in a fresh worktree from the current main; with ``samples``,
+        that many drafts instead (``_agree``), each told, as an attempt is, why the last round failed."""
         state = self.board.items[item.id]
         round_ = state.rounds
-        sampled = round_ == 0 and self.samples > 1 and bool(item.checks)
+        sampled = self.samples > 1 and bool(item.checks)
+        width = self.samples if sampled else self.attempts
         jobs = []
-        for k in range(self.samples if sampled else self.attempts):
+        for k in range(width):
             branch = f"item/{item.id}/r{round_}a{k}"
             tree = self.home / "worktrees" / f"{item.id}-r{round_}a{k}"
             if tree.exists():
@@ -368,7 +370,7 @@ class Company:
                 # One greedy attempt first; every other attempt, and every later round, samples: a greedy model
                 # given the same item again mostly writes the same code again.
                 temperature=0.0 if k == 0 and round_ == 0 else SAMPLE_TEMPERATURE,
-                seed=round_ * self.attempts + k,
+                seed=round_ * width + k,
                 draft_only=sampled,
             )
             mark = {"sample": True} if sampled else {}
@@ -413,11 +415,11 @@ class Company:
         for review, or None when no attempt passed (the item goes back)."""
         state = self.board.items[item_id]
         if all(e.get("sample") for e in state.started.values()):
-            winner = self._agree(item_id)
+            winner, note = self._agree(item_id)
         else:
-            winner = next((a["attempt"] for a in state.round_attempts() if a["verified"]), None)
+            winner, note = next((a["attempt"] for a in state.round_attempts() if a["verified"]), None), ""
         if winner is None:
-            self._replan(item_id, render("company.note_no_pass", outcomes=state.last_outcomes()))
+            self._replan(item_id, note or render("company.note_no_pass", outcomes=state.last_outcomes()))
             return None
         tree = Path(self.board.worktree(item_id, winner))
         branch = self.board.branch(item_id, winner)
@@ -425,7 +427,7 @@ class Company:
         self.log.emit("review_started", item=item_id, attempt=winner, branch=branch)
         return branch, self.repo.diff(branch)
 
-    def _agree(self, item_id: str) -> int | None:
+    def _agree(self, item_id: str) -> tuple[int | None, str]:
         """Which of an item's checks stand, and which of its sampled drafts goes to review, by agreement between
         the two (after CodeT: generated tests are often wrong, and independent samples tell a wrong test from a
         wrong implementation). The embedded QA's expected outputs were wrong in format for whole rules (the unit
@@ -433,7 +435,8 @@ class Company:
         every round on it. So a check that no draft passes is dropped, when the drafts are evidently working
         implementations: the best passes at least as many checks as none pass. Of the drafts that pass every
         check left, the one whose outputs on all the checks most others share goes to review (AlphaCode's
-        clustering by behaviour). Returns its attempt, or None when no draft passes."""
+        clustering by behaviour). Returns its attempt, or None and what the best draft failed (for the next
+        round's drafts, which see no test output of their own)."""
         state = self.board.items[item_id]
         checks = state.item.checks
         outputs: dict[int, list[str]] = {}
@@ -457,7 +460,14 @@ class Company:
             dropped=[checks[i].model_dump() for i in dropped],
             chosen=chosen,
         )
-        return chosen
+        if chosen is not None:
+            return chosen, ""
+        top = max(passes, key=lambda k: sum(passes[k]))
+        failed = next(i for i in kept if not passes[top][i])
+        check = checks[failed]
+        return None, render(
+            "company.note_drafts", command=check.command, expect=repr(check.expect), output=outputs[top][failed][-1500:]
+        )
 
     def _review(self, item: WorkItem, diff: str) -> tuple[bool, str, Usage]:
         """The reviewer's verdict on a diff (runs in a thread: no board access here)."""

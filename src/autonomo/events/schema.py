@@ -278,7 +278,7 @@ class CompanyStarted(EventModel):
     api_base: str | None = Field(description="base URL of an OpenAI-compatible server, or null")
     workers: int = Field(description="engineers at work at once")
     attempts: int = Field(description="independent attempts per work item")
-    samples: int = Field(1, description="drafts of an item's first round, for agreement; absent before (1)")
+    samples: int = Field(1, description="drafts per round of an item, for agreement; absent before (1)")
     budget: dict[str, Any] = Field(description="usd, tokens, agent_usd, agent_steps (null: no limit)")
     sandbox: str = Field(description="the sandbox kind: bwrap or none")
     ray: str | None = Field(description="the Ray cluster's address, or null for local threads")
