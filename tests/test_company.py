@@ -184,7 +184,9 @@ def add_drafts(*bodies: str) -> list[list[dict]]:
 
 
 def test_a_check_no_sampled_draft_passes_is_dropped_and_an_agreeing_draft_goes_to_review(workspace):
-    right = item("add", 'python -c "from add import add; print(add(2, 3))"', "5")
+    right = item(
+        "add", "echo 3 > b.txt && python -c \"from add import add; print(add(2, int(open('b.txt').read())))\"", "5"
+    )
     wrong = {"command": 'python -c "from add import add; print(add(2, 3))"', "expect": "five"}  # QA's format slip
     items = [{**right, "checks": [*right["checks"], wrong]}]
     result, events = run_company(

@@ -532,7 +532,10 @@ class Company:
         return not failures
 
     def _check(self, check: Check, root: Path) -> CommandResult:
-        box = Sandbox(root, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=(self.home,))
+        # The company's own files stay read-only where they lie inside the folder checked (main's, not a worktree's,
+        # whose checks write their input files: the worktrees lie inside the company's folder).
+        readonly = (self.home,) if self.home.is_relative_to(root) else ()
+        box = Sandbox(root, kind=self.sandbox, timeout=CHECK_TIMEOUT, readonly_paths=readonly)
         return box.run(check.script())
 
     def _run_checks(self, checks: list[tuple[Check, str]]) -> list[dict[str, str]]:
