@@ -465,3 +465,14 @@ def test_the_reviewer_sends_a_verified_item_back_once(workspace):
     assert result.outcome == "delivered", result.summary
     assert [e["approved"] for e in of_type(events, "item_reviewed")] == [False, False]
     assert len(of_type(events, "item_reopened")) == 1 and of_type(events, "item_merged")
+
+
+def test_a_change_the_reviewer_sent_back_is_reviewed_again_when_its_redo_passes_nothing(workspace):
+    items = [item("add", 'python -c "from add import add; print(add(2, 3))"', "5")]
+    right, wrong = (engineer(create("add.py", f"def add(a, b):\n    return {b}\n")) for b in ("a + b", "a - b"))
+    reject = {"draft": "REJECT: does not address the whole product"}
+    result, events = run_company(workspace, [plan(items), reject, APPROVE], {"engineer:add": [right, wrong]})
+    assert result.outcome == "delivered", result.summary
+    first, again = of_type(events, "review_started")
+    assert "again" not in first and again["again"] and again["branch"] == first["branch"]
+    assert "a + b" in (workspace / "add.py").read_text()

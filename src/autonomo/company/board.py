@@ -28,6 +28,8 @@ class ItemRecord:
     worktrees: list[str] = field(default_factory=list)  # every round's, to clean up
     waits_for: list[str] = field(default_factory=list)  # items to be merged or given up before the next round
     review_branch: str = ""
+    review: Event | None = None  # its review_started
+    rejected: Event | None = None  # the review_started of the last verified change the reviewer sent back
     rejections: int = 0  # verified changes the reviewer sent back
     into: str = ""  # the item this one was combined into
 
@@ -88,7 +90,7 @@ class Board:
             state.waits_for = event.get("waits_for", [])
         elif kind == "review_started":
             state = self.items[event["item"]]
-            state.state, state.review_branch = ItemState.REVIEW, event["branch"]
+            state.state, state.review_branch, state.review = ItemState.REVIEW, event["branch"], event
         elif kind == "items_combined":
             self.items[event["item"]["id"]].item = WorkItem.model_validate(event["item"])
             for gone in event["absorbed"]:
@@ -100,7 +102,9 @@ class Board:
             state = self.items[event["item"]]
             state.state, state.started, state.finished = ItemState.TODO, {}, {}
         elif kind == "item_reviewed" and not event["approved"]:
-            self.items[event["item"]].rejections += 1
+            state = self.items[event["item"]]
+            state.rejections += 1
+            state.rejected = state.review
         elif kind == "item_merged":
             self.items[event["item"]].state = ItemState.MERGED
         elif kind == "qa_report":

@@ -412,12 +412,19 @@ class Company:
 
     def _to_review(self, item_id: str) -> tuple[str, str] | None:
         """All attempts of a round are in: keep the first verified one and commit it. Returns its branch and diff
-        for review, or None when no attempt passed (the item goes back)."""
+        for review, or None when no attempt passed (the item goes back). When none passed but the reviewer sent
+        back a change that did, that change is reviewed again (a second rejection merges it): the embedded
+        reviewer's rejections were wrong (T1-02-wordfreq, 2026-12-04: "does not address the request for the whole
+        product" of the only draft that passed its checks, whose redrafts then passed none, so the item failed)."""
         state = self.board.items[item_id]
         if all(e.get("sample") for e in state.started.values()):
             winner, note = self._agree(item_id)
         else:
             winner, note = next((a["attempt"] for a in state.round_attempts() if a["verified"]), None), ""
+        if winner is None and state.rejected is not None:
+            again = state.rejected
+            self.log.emit("review_started", item=item_id, attempt=again["attempt"], branch=again["branch"], again=True)
+            return again["branch"], self.repo.diff(again["branch"])
         if winner is None:
             self._replan(item_id, note or render("company.note_no_pass", outcomes=state.last_outcomes()))
             return None

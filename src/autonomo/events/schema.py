@@ -384,6 +384,9 @@ class ReviewStarted(EventModel):
     item: str = Field(description="the work item's id")
     attempt: int = Field(description="the attempt under review")
     branch: str = Field(description="its branch")
+    again: bool = Field(
+        False, description="the change the reviewer sent back, again: no attempt since passed (only when true)"
+    )
 
 
 class ItemReviewed(EventModel):
