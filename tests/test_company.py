@@ -476,3 +476,13 @@ def test_a_change_the_reviewer_sent_back_is_reviewed_again_when_its_redo_passes_
     first, again = of_type(events, "review_started")
     assert "again" not in first and again["again"] and again["branch"] == first["branch"]
     assert "a + b" in (workspace / "add.py").read_text()
+
+
+def test_a_rejection_in_an_items_last_round_does_not_lose_its_verified_change(workspace):
+    items = [item("add", 'python -c "from add import add; print(add(2, 3))"', "5")]
+    wrong, right = (engineer(create("add.py", f"def add(a, b):\n    return {b}\n")) for b in ("a - b", "a + b"))
+    reject = {"draft": "REJECT: does not address the whole product"}
+    result, events = run_company(workspace, [plan(items), reject], {"engineer:add": [wrong, wrong, right]})
+    assert result.outcome == "delivered", result.summary
+    assert [e["approved"] for e in of_type(events, "item_reviewed")] == [False] and not of_type(events, "item_failed")
+    assert "a + b" in (workspace / "add.py").read_text()

@@ -496,7 +496,9 @@ class Company:
         self.log.emit(
             "item_reviewed", item=item_id, approved=approved, notes=notes, spend=spend("reviewer", item_id, usage)
         )
-        if not approved and self.board.items[item_id].rejections <= MAX_REJECTIONS:
+        state = self.board.items[item_id]
+        # Not in an item's last round: sent back then, a verified change would be lost with the item.
+        if not approved and state.rejections <= MAX_REJECTIONS and state.rounds + 1 < MAX_REOPEN:
             self._reopen(item_id, render("company.note_rejected", notes=notes))
             return
         merge = self.repo.merge(branch, f"merge {item_id}")
