@@ -73,6 +73,11 @@ def test_code_blocks_go_to_the_files_they_name():
     inside = "```python\n### d.py\nD = 4\n```\n```python\n### e.py\n```python\nE = 5\n```"  # the heading in the fence
     assert code_blocks(inside, Draftable({}, [], "create")) == [("d.py", "D = 4\n"), ("e.py", "E = 5\n")]
     assert code_blocks("### f.py\n```\nF = 6```", Draftable({}, [], "create")) == [("f.py", "F = 6")]
+    two = "```python\n### g/a.py\nA = 1\n### g/b.py\nB = 2\n### not a file\n```"  # two files in one fence
+    assert code_blocks(two, Draftable({}, [], "create")) == [
+        ("g/a.py", "A = 1\n"),
+        ("g/b.py", "B = 2\n### not a file\n"),
+    ]
 
 
 @needs_data

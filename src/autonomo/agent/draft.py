@@ -74,7 +74,8 @@ def fenced(text: str) -> list[tuple[str, str]]:
     """(name, code) of each fenced block, named by a ``### path`` line above it or as its first line: the embedded
     model often puts the heading inside the fence, and then at times opens a second fence (company engineers'
     drafts of wordfreq/__init__.py, 2026-12-04: every draft had the heading inside; one became a file holding only
-    the heading)."""
+    the heading), and at times writes several files in one fence, each under its heading (ratelimit: clock.py,
+    TokenBucket.py and SlidingWindowLimiter.py in one block, all of it written to clock.py)."""
     blocks: list[tuple[str, str]] = []
     name, lines, inside = "", None, False
     for line in text.splitlines(keepends=True):
@@ -89,7 +90,10 @@ def fenced(text: str) -> list[tuple[str, str]]:
                 name = ""
             continue
         heading = HEADING.fullmatch(bare)
-        if not lines and not inside and heading:
+        if lines and heading and "." in heading.group(1):  # the next file's heading, in the same fence
+            blocks.append((name, "".join(lines)))
+            name, lines = heading.group(1), []
+        elif not lines and not inside and heading:
             name, inside = heading.group(1), True  # the heading inside the fence
         elif not lines and inside and FENCE.fullmatch(bare) and bare != "```":
             inside = False  # a second fence opened after it
