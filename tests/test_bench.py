@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import needs_bwrap, sandbox_kind
 
-from autonomo.agent.draft import code_blocks
+from autonomo.agent.draft import code_blocks, stop_sequences
 from autonomo.bench.report import markdown, summary_rows
 from autonomo.bench.runner import Bench, BenchConfig, read_report, source_commit
 from autonomo.bench.tasks import DEFAULT_TASKS, load_tasks
@@ -61,6 +61,13 @@ def test_scoring_passes_the_reference_and_fails_the_stub(suite, tmp_path):
         (solved / "test_wrong.py").write_text("def test_agent_written():\n    assert False\n")  # ignored
         score = task.score(solved, tmp_path / "s2", sandbox=sandbox_kind())
         assert score.passed, (task.id, score.summary)
+
+
+def test_a_draft_stops_at_the_heading_of_a_test_file_only():
+    shown = Draftable(
+        {"units/__init__.py": "", "units/__main__.py": "", "wordy_test.py": ""}, ["units/__init__.py"], "create"
+    )
+    assert stop_sequences(shown) == ["### wordy_test.py"]  # the entry file it may not write is no reason to stop
 
 
 def test_code_blocks_go_to_the_files_they_name():

@@ -52,9 +52,17 @@ def draft_messages(goal: str, draft: Draftable, note: str = "") -> list[Message]
 
 
 def stop_sequences(draft: Draftable) -> list[str]:
-    """Where to cut a draft off: at the heading of a file it may not write. Small models copy out the tests after
-    the code (1,460 completion tokens on Exercism's wordy, half of them the test file), which only costs time."""
-    return [f"### {name}" for name in draft.files if name not in draft.editable][:MAX_STOPS]
+    """Where to cut a draft off: at the heading of a test file it may not write. Small models copy out the tests
+    after the code (1,460 completion tokens on Exercism's wordy, half of them the test file), which only costs time.
+    Not at other files: cut at `### units/__main__.py`, the entry file company engineers may not write, the unit
+    converter's drafts lost the rest of the reply, and with it the open block of their whole `__init__.py`."""
+    tests = [n for n in draft.files if n not in draft.editable and is_test(n)]
+    return [f"### {name}" for name in tests][:MAX_STOPS]
+
+
+def is_test(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return base.startswith("test") or base.endswith(("_test.py", ".test.js", ".spec.js")) or "tests/" in name
 
 
 def code_blocks(text: str, draft: Draftable) -> list[tuple[str, str]]:
