@@ -161,10 +161,12 @@ def test_when_no_planner_reply_is_a_plan_one_item_builds_the_whole_product(works
 
 
 def test_a_product_of_one_package_is_one_item_without_asking_the_planner(workspace):
-    result, events, _ = company(
+    result, events, model = company(
         workspace, [CHECK, APPROVE, {"draft": "[]"}], {"engineer:product": [engineer(CORE, INIT)]}
     )
     assert result.outcome == "delivered", result.summary
+    review = next(p[-1]["content"] for p in model.prompts if "The change:" in p[-1]["content"])
+    assert "Run as `python -m wc FILE`" in review  # the reviewer reads the interface the whole product keeps to
     assert not of_type(events, "plan_reply") and of_type(events, "checks_vetted")[0]["attempt"] == 0
     (item,) = of_type(events, "plan_made")[0]["items"]
     assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/core.py"]

@@ -184,7 +184,8 @@ class Company:
                     review = self._to_review(item_id)
                     if review:  # reviews run beside the engineers; merges stay here, one at a time
                         branch, diff = review
-                        future = asyncio.ensure_future(asyncio.to_thread(self._review, state.item, diff))
+                        verdict = asyncio.to_thread(self._review, state.item, diff, self.contract.interface)
+                        future = asyncio.ensure_future(verdict)
                         reviews[future] = (item_id, branch)
             stop = stop or self.budget.exhausted(self.board)
             if stop is None:
@@ -476,10 +477,14 @@ class Company:
             "company.note_drafts", command=check.command, expect=repr(check.expect), output=outputs[top][failed][-1500:]
         )
 
-    def _review(self, item: WorkItem, diff: str) -> tuple[bool, str, Usage]:
+    def _review(self, item: WorkItem, diff: str, interface: str) -> tuple[bool, str, Usage]:
         """The reviewer's verdict on a diff (runs in a thread: no board access here)."""
         request = render(
-            "company.reviewer_request", title=item.title, description=item.description, diff=diff[:REVIEW_CHARS]
+            "company.reviewer_request",
+            title=item.title,
+            description=item.description,
+            interface=interface,
+            diff=diff[:REVIEW_CHARS],
         )
         messages = [
             {"role": "system", "content": render("company.reviewer_system")},
