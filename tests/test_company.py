@@ -4,6 +4,7 @@ back, and a budget stop."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 from conftest import of_type, sandbox_kind
 
@@ -228,6 +229,11 @@ def test_when_no_draft_passes_a_check_none_is_dropped_and_the_item_goes_back(wor
     assert first["dropped"] == [] and first["chosen"] is None and second["chosen"] == 1
     (reopened,) = of_type(events, "item_reopened")
     assert "no draft passed" in reopened["reason"] and "\n-1\n" in reopened["reason"]  # the output of 2 - 3
+    # Half the next round repairs the best draft, from its branch: the change merged holds that draft's commit.
+    assert first["repair"] == "item/add/r0a0" and "repair" not in second
+    assert [e.get("repairs") for e in of_type(events, "item_started")[2:]] == [None, "item/add/r0a0"]
+    history = subprocess.run(["git", "log", "--format=%s"], cwd=workspace, capture_output=True, text=True).stdout
+    assert "add: best draft" in history
 
 
 def test_an_existing_repository_keeps_its_branch(workspace):

@@ -31,6 +31,7 @@ class ItemRecord:
     review: Event | None = None  # its review_started
     rejected: Event | None = None  # the review_started of the last verified change the reviewer sent back
     rejections: int = 0  # verified changes the reviewer sent back
+    repair: str = ""  # the branch of the best draft of a sampled round that none passed: half the next repair it
     into: str = ""  # the item this one was combined into
 
     def round_attempts(self) -> list[Event]:
@@ -76,9 +77,10 @@ class Board:
             state.started[event["attempt"]] = event
             state.worktrees.append(event["worktree"])
         elif kind == "checks_agreed":  # the checks no sampled draft passed are the item's no more
-            item = self.items[event["item"]].item
+            state = self.items[event["item"]]
             dropped = [Check.model_validate(c) for c in event["dropped"]]
-            item.checks = [c for c in item.checks if c not in dropped]
+            state.item.checks = [c for c in state.item.checks if c not in dropped]
+            state.repair = event.get("repair", "")
         elif kind == "item_attempt_finished":
             self.items[event["item"]].finished[event["attempt"]] = event
         elif kind in ("item_reopened", "item_failed"):
@@ -105,8 +107,9 @@ class Board:
             state = self.items[event["item"]]
             state.rejections += 1
             state.rejected = state.review
-        elif kind == "item_merged":
-            self.items[event["item"]].state = ItemState.MERGED
+        elif kind == "item_merged":  # a change sent back before is no fallback for what QA finds later
+            state = self.items[event["item"]]
+            state.state, state.rejected = ItemState.MERGED, None
         elif kind == "qa_report":
             self.qa_rounds += 1
         if "spend" in event:

@@ -74,9 +74,9 @@ class Repo:
         self.git("commit", "-q", "--no-verify", "-m", message, *(["--allow-empty"] if allow_empty else []), cwd=tree)
         return True
 
-    def worktree(self, path: Path, branch: str) -> Path:
-        """A new branch from the main line, checked out at ``path``."""
-        self.git("worktree", "add", "-q", "-B", branch, str(path), self.main)
+    def worktree(self, path: Path, branch: str, start: str = "") -> Path:
+        """A new branch from ``start`` (the main line by default), checked out at ``path``."""
+        self.git("worktree", "add", "-q", "-B", branch, str(path), start or self.main)
         return path
 
     def remove_worktree(self, path: Path) -> None:

@@ -339,7 +339,10 @@ class Company:
 
     def _jobs(self, item: WorkItem) -> list[Job]:
         """K independent attempts on one item, each in a fresh worktree from the current main; with ``samples``,
-        that many drafts instead (``_agree``), each told, as an attempt is, why the last round failed."""
+        that many drafts instead (``_agree``), each told, as an attempt is, why the last round failed. After a
+        sampled round that no draft passed, half the drafts start from its best one, which they see, so that they
+        repair it: fresh drafts told only the failure repeated it (ratelimit, 2026-12-04: all 12 drafts failed every
+        check, on a circular import or a property with no setter, round after round)."""
         state = self.board.items[item.id]
         round_ = state.rounds
         sampled = self.samples > 1 and bool(item.checks)
@@ -351,7 +354,8 @@ class Company:
             if tree.exists():
                 self.repo.remove_worktree(tree)
                 shutil.rmtree(tree, ignore_errors=True)
-            self.repo.worktree(tree, branch)
+            repairs = sampled and state.repair and k >= width // 2
+            self.repo.worktree(tree, branch, start=state.repair if repairs else "")
             script = self.scripts.get(f"engineer:{item.id}")
             job = Job(
                 item=item.id,
@@ -374,7 +378,7 @@ class Company:
                 seed=round_ * width + k,
                 draft_only=sampled,
             )
-            mark = {"sample": True} if sampled else {}
+            mark = {"sample": True, **({"repairs": state.repair} if repairs else {})} if sampled else {}
             self.log.emit(
                 "item_started", item=item.id, round=round_, attempt=k, branch=branch, worktree=str(tree), **mark
             )
@@ -461,16 +465,21 @@ class Company:
         passing = [k for k, p in passes.items() if all(p[i] for i in kept)]
         clusters = [sum(outputs[j] == outputs[k] for j in passing) for k in passing]
         chosen = passing[clusters.index(max(clusters))] if passing else None
+        top = max(passes, key=lambda k: sum(passes[k]))
+        repair = {}
+        if chosen is None:  # the next round's repairs start from the best draft: on its branch
+            self.repo.commit_all(Path(self.board.worktree(item_id, top)), f"{item_id}: best draft")
+            repair = {"repair": self.board.branch(item_id, top)}
         self.log.emit(
             "checks_agreed",
             item=item_id,
             passes={str(k): p for k, p in passes.items()},
             dropped=[checks[i].model_dump() for i in dropped],
             chosen=chosen,
+            **repair,
         )
         if chosen is not None:
             return chosen, ""
-        top = max(passes, key=lambda k: sum(passes[k]))
         failed = next(i for i in kept if not passes[top][i])
         check = checks[failed]
         return None, render(

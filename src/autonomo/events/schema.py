@@ -351,6 +351,7 @@ class ItemStarted(EventModel):
     branch: str = Field(description="the attempt's git branch")
     worktree: str = Field(description="the attempt's worktree path")
     sample: bool = Field(False, description="a draft for agreement (checks_agreed); written only when true")
+    repairs: str | None = Field(None, description="a sample's start: the branch of the draft it repairs; absent: main")
 
 
 class ItemAttemptFinished(EventModel):
@@ -375,6 +376,9 @@ class ChecksAgreed(EventModel):
     passes: dict[str, list[bool]] = Field(description="by attempt: whether it passed each of the item's checks")
     dropped: list[dict[str, Any]] = Field(description="the checks dropped from the item: command, expect, ...")
     chosen: int | None = Field(description="the attempt that goes to review; null: none passed (the item goes back)")
+    repair: str | None = Field(
+        None, description="when none passed: the best draft's branch, where half the next round's drafts start"
+    )
 
 
 class ReviewStarted(EventModel):
