@@ -27,11 +27,10 @@ class ItemRecord:
     finished: dict[int, Event] = field(default_factory=dict)
     worktrees: list[str] = field(default_factory=list)  # every round's, to clean up
     waits_for: list[str] = field(default_factory=list)  # items to be merged or given up before the next round
-    review_branch: str = ""
-    review: Event | None = None  # its review_started
+    review: Event | None = None  # the review_started of the change under review (its branch)
     rejected: Event | None = None  # the review_started of the last verified change the reviewer sent back
     rejections: int = 0  # verified changes the reviewer sent back
-    repair: str = ""  # the branch of the best draft of a sampled round that none passed: half the next repair it
+    repair: str = ""  # after a sampled round none passed: its best draft's branch, which half the next round repair
     into: str = ""  # the item this one was combined into
 
     def round_attempts(self) -> list[Event]:
@@ -92,7 +91,7 @@ class Board:
             state.waits_for = event.get("waits_for", [])
         elif kind == "review_started":
             state = self.items[event["item"]]
-            state.state, state.review_branch, state.review = ItemState.REVIEW, event["branch"], event
+            state.state, state.review = ItemState.REVIEW, event
         elif kind == "items_combined":
             self.items[event["item"]["id"]].item = WorkItem.model_validate(event["item"])
             for gone in event["absorbed"]:

@@ -154,7 +154,7 @@ class Company:
             return await self._plan_and_work(next(e for e in events if e["type"] == "company_started")["request"])
         for item_id, state in self.board.items.items():
             cut_short = state.state == ItemState.WORKING and len(state.finished) < len(state.started)
-            if state.state == ItemState.REVIEW and self.repo.merged(state.review_branch):
+            if state.state == ItemState.REVIEW and state.review and self.repo.merged(state.review["branch"]):
                 self.log.emit("item_merged", item=item_id, commit=self.repo.head(self.repo.main))
             elif state.state == ItemState.REVIEW or cut_short:
                 self.log.emit("item_interrupted", item=item_id, was=state.state)
