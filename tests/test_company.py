@@ -233,7 +233,7 @@ def test_when_no_draft_passes_a_check_none_is_dropped_and_the_item_goes_back(wor
     assert first["repair"] == "item/add/r0a0" and "repair" not in second
     assert [e.get("repairs") for e in of_type(events, "item_started")[2:]] == [None, "item/add/r0a0"]
     history = subprocess.run(["git", "log", "--format=%s"], cwd=workspace, capture_output=True, text=True).stdout
-    assert "add: best draft" in history
+    assert "add: build add (draft 0)" in history
 
 
 def test_an_existing_repository_keeps_its_branch(workspace):
@@ -254,7 +254,7 @@ def test_qa_tries_the_product_beyond_the_plan_and_files_what_fails(workspace):
     greet = "import sys\nprint('Hello, ' + (sys.argv[1] if len(sys.argv) > 1 else 'world'))\n"
     scripts = {
         "engineer:greet": [engineer(create("greet.py", "import sys\nprint('Hello, ' + sys.argv[1])\n"))],
-        "engineer:qa-fix-1-0": [engineer(create("greet.py", greet))],
+        "engineer:qa-fix-1": [engineer(create("greet.py", greet))],
     }
     result, events = run_company(workspace, [plan(items), APPROVE, qa, APPROVE], scripts)
     assert result.outcome == "delivered", result.summary
@@ -262,9 +262,10 @@ def test_qa_tries_the_product_beyond_the_plan_and_files_what_fails(workspace):
     assert explored["checks"] == [{"command": "python greet.py", "expect": "Hello, world", "item": "", "url": "",
                                    "actions": []}]  # fmt: skip
     (added,) = of_type(events, "item_added")
-    assert added["item"]["id"] == "qa-fix-1-0" and "IndexError" in added["item"]["description"]
+    assert added["item"]["id"] == "qa-fix-1" and "IndexError" in added["item"]["description"]
+    assert [c["command"] for c in added["item"]["checks"]] == ["python greet.py", "python greet.py Ann"]
     assert [r["passed"] for r in of_type(events, "qa_report")] == [False, True]
-    assert of_type(events, "qa_report")[-1]["checks"] == 3  # the plan's, the fix item's, QA's own
+    assert of_type(events, "qa_report")[-1]["checks"] == 2  # the plan's and QA's own: the fix item holds copies
     assert "qa" in result.spend["by_role"]
 
 
@@ -492,3 +493,64 @@ def test_a_rejection_in_an_items_last_round_does_not_lose_its_verified_change(wo
     assert result.outcome == "delivered", result.summary
     assert [e["approved"] for e in of_type(events, "item_reviewed")] == [False] and not of_type(events, "item_failed")
     assert "a + b" in (workspace / "add.py").read_text()
+
+
+def greet_drafts(*bodies: str) -> list[list[dict]]:
+    return [engineer(create("greet.py", f"import sys\n{body}\n")) for body in bodies]
+
+
+PLAIN = "print('Hello, ' + sys.argv[1])"
+FULL = "print('Hello, ' + ' and '.join(sys.argv[1:] or ['world']))"
+
+
+def qa_reply(*checks: tuple[str, str]) -> dict:
+    return {"draft": "```json\n" + json.dumps([{"command": c, "expect": e} for c, e in checks]) + "\n```"}
+
+
+def test_qas_own_check_the_product_fails_stands_only_when_a_sampled_draft_passes_it(workspace):
+    items = [item("greet", "python greet.py Ann", "Hello, Ann", files=["greet.py"])]
+    qa = qa_reply(
+        ("python greet.py", "Hello, world"),  # main fails it, the second draft passes it
+        ("python greet.py Ann Bob", "Hello, Ann and Bob"),  # the same
+        ("python greet.py Ann", "Hi, Ann"),  # no draft passes it: dropped
+    )
+    scripts = {"engineer:greet": greet_drafts(PLAIN, FULL), "engineer:qa-fix-1": greet_drafts(FULL, FULL)}
+    result, events = run_company(workspace, [plan(items), APPROVE, qa, APPROVE], scripts, samples=2)
+    assert result.outcome == "delivered", result.summary
+    (explored,) = of_type(events, "qa_explored")
+    assert [c["expect"] for c in explored["unconfirmed"]] == ["Hi, Ann"]
+    assert [c["expect"] for c in explored["checks"]] == ["Hello, world", "Hello, Ann and Bob"]
+    # Both failures in one fix item, held also to the check main passed.
+    (added,) = of_type(events, "item_added")
+    fix = added["item"]
+    assert fix["id"] == "qa-fix-1" and fix["title"].endswith("and 1 more of QA's checks")
+    assert fix["files"] == ["greet.py"] and [c["expect"] for c in fix["checks"]] == [
+        "Hello, world",
+        "Hello, Ann and Bob",
+        "Hello, Ann",
+    ]
+    assert [r["passed"] for r in of_type(events, "qa_report")] == [False, True]
+    assert "join" in (workspace / "greet.py").read_text()
+
+
+def test_without_sampled_drafts_qas_own_checks_all_stand(workspace):
+    items = [item("greet", "python greet.py Ann", "Hello, Ann")]
+    qa = qa_reply(("python greet.py Ann", "Hi, Ann"))
+    scripts = {"engineer:greet": greet_drafts(PLAIN)}
+    result, events = run_company(workspace, [plan(items), APPROVE, qa], scripts)
+    (explored,) = of_type(events, "qa_explored")
+    assert explored["unconfirmed"] == [] and len(explored["checks"]) == 1
+    assert of_type(events, "item_added")[0]["item"]["id"] == "qa-fix-1"
+
+
+def test_a_check_no_fix_draft_passes_leaves_the_products_checks_too(workspace):
+    items = [item("greet", "python greet.py Ann", "Hello, Ann")]
+    qa = qa_reply(("python greet.py", "Hello, world"))
+    # The fix item's drafts pass the check main passed, not QA's: agreement drops it, and QA no longer runs it.
+    scripts = {"engineer:greet": greet_drafts(PLAIN, FULL), "engineer:qa-fix-1": greet_drafts(PLAIN, PLAIN)}
+    result, events = run_company(workspace, [plan(items), APPROVE, qa, APPROVE], scripts, samples=2)
+    assert result.outcome == "delivered", result.summary
+    agreed = [e for e in of_type(events, "checks_agreed") if e["item"] == "qa-fix-1"]
+    assert [c["expect"] for c in agreed[0]["dropped"]] == ["Hello, world"]
+    assert [r["passed"] for r in of_type(events, "qa_report")] == [False, True]
+    assert of_type(events, "qa_report")[-1]["checks"] == 1

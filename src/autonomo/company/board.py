@@ -31,6 +31,7 @@ class ItemRecord:
     rejected: Event | None = None  # the review_started of the last verified change the reviewer sent back
     rejections: int = 0  # verified changes the reviewer sent back
     repair: str = ""  # after a sampled round none passed: its best draft's branch, which half the next round repair
+    drafts: list[str] = field(default_factory=list)  # every sampled draft's branch, each committed (Company._agree)
     into: str = ""  # the item this one was combined into
 
     def round_attempts(self) -> list[Event]:
@@ -75,11 +76,13 @@ class Board:
             state.state = ItemState.WORKING
             state.started[event["attempt"]] = event
             state.worktrees.append(event["worktree"])
-        elif kind == "checks_agreed":  # the checks no sampled draft passed are the item's no more
+        elif kind == "checks_agreed":  # the checks no sampled draft passed are the item's, or the product's, no more
             state = self.items[event["item"]]
             dropped = [Check.model_validate(c) for c in event["dropped"]]
             state.item.checks = [c for c in state.item.checks if c not in dropped]
+            self.acceptance = [c for c in self.acceptance if c not in dropped]
             state.repair = event.get("repair", "")
+            state.drafts += [state.started[k]["branch"] for k in sorted(state.started)]
         elif kind == "item_attempt_finished":
             self.items[event["item"]].finished[event["attempt"]] = event
         elif kind in ("item_reopened", "item_failed"):
@@ -161,6 +164,14 @@ class Board:
 
     def failed(self) -> list[str]:
         return [i for i, s in self.items.items() if s.state == ItemState.FAILED]
+
+    def drafts(self) -> list[str]:
+        """The branches of every sampled draft of every item: the company's independent implementations."""
+        return [b for s in self.items.values() for b in s.drafts]
+
+    def built(self) -> list[str]:
+        """The files the merged items wrote."""
+        return sorted({f for s in self.items.values() if s.state == ItemState.MERGED for f in s.item.files})
 
     def worktree(self, item: str, attempt: int) -> str:
         return self.items[item].started[attempt]["worktree"]

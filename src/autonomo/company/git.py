@@ -79,6 +79,11 @@ class Repo:
         self.git("worktree", "add", "-q", "-B", branch, str(path), start or self.main)
         return path
 
+    def checkout(self, path: Path, ref: str) -> Path:
+        """``ref`` checked out at ``path``, on no branch (to run something on it, then remove_worktree)."""
+        self.git("worktree", "add", "-q", "-f", "--detach", str(path), ref)
+        return path
+
     def remove_worktree(self, path: Path) -> None:
         self.git("worktree", "remove", "--force", str(path), check=False)
 

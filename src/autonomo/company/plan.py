@@ -26,15 +26,17 @@ class Check(BaseModel):
     actions: list[str] = Field(default_factory=list)
 
     def script(self) -> str:
-        """The check as one shell line that fails when the command does, or when the text is missing."""
+        """The check as one shell line that fails when the command does, or when the text is missing. The text is
+        looked for whole: `grep -F` reads each of its lines as a pattern of its own, so an expected `b 2` and `a 1`
+        passed on either line. Its trailing newlines go, as `$(...)` drops the output's."""
         command = self.command
         if self.url:
             browse = ["python", "-m", "autonomo.company.browse", "--serve", command, "--url", self.url]
             command = shlex.join(browse + [f"--action={a}" for a in self.actions])
         if not self.expect:
             return command
-        expect = shlex.quote(self.expect)
-        return f'out=$({command} 2>&1); s=$?; echo "$out"; [ $s -eq 0 ] && grep -qF -- {expect} <<< "$out"'
+        expect = shlex.quote(self.expect.rstrip("\n"))
+        return f'out=$({command} 2>&1); s=$?; echo "$out"; [ $s -eq 0 ] && [[ "$out" == *{expect}* ]]'
 
 
 def slug_id(value: object) -> object:

@@ -374,7 +374,9 @@ class ChecksAgreed(EventModel):
     type: Literal["checks_agreed"]
     item: str = Field(description="the work item's id")
     passes: dict[str, list[bool]] = Field(description="by attempt: whether it passed each of the item's checks")
-    dropped: list[dict[str, Any]] = Field(description="the checks dropped from the item: command, expect, ...")
+    dropped: list[dict[str, Any]] = Field(
+        description="the checks dropped from the item (and from the product's): command, expect, ..."
+    )
     chosen: int | None = Field(description="the attempt that goes to review; null: none passed (the item goes back)")
     repair: str | None = Field(
         None, description="when none passed: the best draft's branch, where half the next round's drafts start"
@@ -477,6 +479,9 @@ class QaExplored(EventModel):
     checks: list[dict[str, Any]] = Field(description="the checks it added to the acceptance checks")
     rejected: list[dict[str, str]] = Field(
         default_factory=list, description="its checks dropped by vetting: item, command, reason"
+    )
+    unconfirmed: list[dict[str, Any]] = Field(
+        default_factory=list, description="its checks dropped as the product and every sampled draft fail them"
     )
     spend: Spend | None = Field(None, description="its cost; absent when no reply came")
     error: str | None = Field(None, description="why no checks came of it; absent when the reply was usable")
