@@ -554,3 +554,15 @@ def test_a_check_no_fix_draft_passes_leaves_the_products_checks_too(workspace):
     assert [c["expect"] for c in agreed[0]["dropped"]] == ["Hello, world"]
     assert [r["passed"] for r in of_type(events, "qa_report")] == [False, True]
     assert of_type(events, "qa_report")[-1]["checks"] == 1
+
+
+def test_a_company_that_does_not_deliver_merges_the_best_draft_of_an_item_that_left_nothing(workspace):
+    wrong = item("add", 'python -c "from add import add; print(add(2, 3))"', "five", files=["add.py"])
+    drafts = add_drafts("a - b", "a + b", "a + b", "a * b", "a + b", "a + b")
+    result, events = run_company(workspace, [plan([wrong])], {"engineer:add": drafts}, samples=2)
+    assert result.outcome == "failed" and result.items == {"add": "failed"}
+    assert "the best drafts of add are on main" in result.summary
+    (salvaged,) = of_type(events, "draft_salvaged")
+    # None passes the check; of the drafts, the earliest whose output most others share.
+    assert salvaged["branch"] == "item/add/r0a1" and (salvaged["passes"], salvaged["checks"]) == (0, 1)
+    assert salvaged["commit"] and "a + b" in (workspace / "add.py").read_text()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import shlex
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,9 @@ class Company:
                     self._merge(*reviews.pop(future), *future.result())
 
     def _finish(self, outcome: CompanyOutcome, summary: str) -> CompanyResult:
+        salvaged = self._salvage() if outcome != CompanyOutcome.DELIVERED else []
+        if salvaged:
+            summary += render("company.salvaged", items=", ".join(salvaged))
         states = {i: s.state for i, s in self.board.items.items()}
         totals = self.board.spend()
         self.log.emit("company_finished", outcome=outcome, summary=summary, items=states, totals=totals)
@@ -613,17 +618,73 @@ class Company:
         if not drafts:
             return checks
         confirmed: list[Check] = []
-        tree = self.home / "worktrees" / "qa-draft"
         for branch in drafts:
             left = [c for c in checks if c not in confirmed]
             if not left:
                 break
-            self.repo.remove_worktree(tree)
-            shutil.rmtree(tree, ignore_errors=True)
-            self.repo.checkout(tree, branch)
-            confirmed += [c for c in left if self._check(c, tree).ok]
-        self.repo.remove_worktree(tree)
+            with self._checked_out(branch) as tree:
+                confirmed += [c for c in left if self._check(c, tree).ok]
         return [c for c in checks if c in confirmed]
+
+    @contextmanager
+    def _checked_out(self, branch: str) -> Iterator[Path]:
+        """A draft's branch in a worktree of its own, for its checks to run in."""
+        tree = self.home / "worktrees" / "draft-check"
+        self.repo.remove_worktree(tree)
+        shutil.rmtree(tree, ignore_errors=True)
+        self.repo.checkout(tree, branch)
+        try:
+            yield tree
+        finally:
+            self.repo.remove_worktree(tree)
+
+    def _salvage(self) -> list[str]:
+        """The company ends undelivered: each item that left nothing on main (its files are missing there, or as
+        empty as the scaffold made them) gets its best sampled draft merged, so the user has the company's best
+        attempt rather than an empty package. At 658b710, T1-05-ini2json's only check was wrong (a key before any
+        section is an error by the request's rules; the check expected it parsed), the greedy draft rightly failed
+        it, and the item failed with nothing on main: 0 of 14 hidden tests. Never over merged work: a fix item's
+        files are on main. Returns the items salvaged."""
+        salvaged = []
+        for item_id, state in self.board.items.items():
+            files = [self.workspace / f for f in state.item.files]
+            if state.state in (ItemState.MERGED, ItemState.COMBINED) or not state.drafts or not files:
+                continue
+            if any(f.is_file() and f.read_text(encoding="utf-8", errors="replace").strip() for f in files):
+                continue
+            best = self._best_draft(item_id)
+            if best is None:
+                continue
+            branch, passes = best
+            merge = self.repo.merge(branch, f"merge {item_id}: its best draft")
+            commit = self.repo.head(self.repo.main) if merge.ok else None
+            checks = len(state.item.checks)
+            self.log.emit("draft_salvaged", item=item_id, branch=branch, passes=passes, checks=checks, commit=commit)
+            if merge.ok:
+                salvaged.append(item_id)
+        return salvaged
+
+    def _best_draft(self, item_id: str) -> tuple[str, int] | None:
+        """Of an item's sampled drafts, every round's, the one passing the most of its checks; of those, the one
+        whose outputs on them most others share; then the earliest (round 0's first is the greedy one). None when
+        no draft wrote anything. Returns its branch and how many checks it passes."""
+        state = self.board.items[item_id]
+        scored: list[tuple[str, int, list[str]]] = []
+        for branch in dict.fromkeys(state.drafts):
+            if not self.repo.diff(branch).strip():
+                continue
+            with self._checked_out(branch) as tree:
+                runs = [self._check(c, tree) for c in state.item.checks]
+            scored.append((branch, sum(r.ok for r in runs), [r.output.replace(str(tree), ".") for r in runs]))
+
+        def rank(n: int) -> tuple[int, int, int]:
+            _, passes, outputs = scored[n]
+            return passes, sum(outputs == other for _, _, other in scored), -n
+
+        if not scored:
+            return None
+        branch, passes, _ = scored[max(range(len(scored)), key=rank)]
+        return branch, passes
 
     def _replan(self, item_id: str, reason: str) -> None:
         """Sends back an item no attempt could pass. Planners miss dependencies and misplace checks (seen on the

@@ -110,9 +110,10 @@ def check_messages(interface: str, rule: str) -> list[Message]:
 
 def parse_check(text: str) -> Check:
     """A check as the check writer replies: the command, what it prints, and the text of ``in.txt`` if it reads
-    one (the embedded model, asked to make its input file in the command, named files it never made)."""
+    one (the embedded model, asked to make its input file in the command, named files it never made). A string
+    may hold raw newlines: the embedded check writer wrote expected JSON output over several lines that way."""
     try:
-        raw = json.loads(json_block(text, "{}"))
+        raw = json.loads(json_block(text, "{}"), strict=False)
         given = raw.pop("input", None) if isinstance(raw, dict) else None
         check = Check.model_validate(raw)
     except (json.JSONDecodeError, ValidationError) as exc:
@@ -149,7 +150,7 @@ def qa_messages(request: str, workspace_listing: str, checked: list[Check]) -> l
 
 def parse_checks(text: str) -> list[Check]:
     try:
-        raw = json.loads(json_block(text, "[]"))
+        raw = json.loads(json_block(text, "[]"), strict=False)
         if not isinstance(raw, list):
             raise ValueError("not a list")
         return [Check.model_validate(c) for c in raw]

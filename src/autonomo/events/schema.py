@@ -487,6 +487,17 @@ class QaExplored(EventModel):
     error: str | None = Field(None, description="why no checks came of it; absent when the reply was usable")
 
 
+class DraftSalvaged(EventModel):
+    """The company ends undelivered: an item that left nothing on main gets its best sampled draft merged."""
+
+    type: Literal["draft_salvaged"]
+    item: str = Field(description="the work item's id")
+    branch: str = Field(description="the draft's branch")
+    passes: int = Field(description="how many of the item's checks it passes")
+    checks: int = Field(description="the item's checks")
+    commit: str | None = Field(description="main's commit after the merge; null: the merge conflicted")
+
+
 class CompanyFinished(EventModel):
     """The company's end: the last event of a finished company run."""
 
@@ -504,7 +515,8 @@ RUN_EVENTS: tuple[type[EventModel], ...] = (
 COMPANY_EVENTS: tuple[type[EventModel], ...] = (
     CompanyStarted, CompanyResumed, PlanReply, CheckWritten, ChecksVetted, PlanMade, ScaffoldMade, ItemStarted,
     ItemAttemptFinished, ChecksAgreed, ReviewStarted, ItemReviewed, MergeConflict, ItemMerged, ItemReopened,
-    ItemFailed, ItemAdded, ItemsCombined, ItemInterrupted, QaReport, QaExplored, BudgetStop, CompanyFinished,
+    ItemFailed, ItemAdded, ItemsCombined, ItemInterrupted, QaReport, QaExplored, BudgetStop, DraftSalvaged,
+    CompanyFinished,
 )  # fmt: skip
 
 
