@@ -87,6 +87,26 @@ def test_code_blocks_go_to_the_files_they_name():
     ]
 
 
+def test_a_drafts_imports_of_its_own_names_from_its_own_package_are_dropped():
+    code = (
+        "from rl import TokenBucket\n"  # circular: the class is below
+        "from rl.main import (\n    main,\n)\n"  # a module never written
+        "from .clock import clock\n"  # not a name of this file's: the failure stays visible
+        "from .helpers import util\n"  # a module that is there
+        "from math import sqrt\n"
+        "class TokenBucket: pass\ndef main(): pass\ndef sqrt(): pass\nutil = 3\n"
+    )
+    ((_, written),) = code_blocks(
+        f"### rl/__init__.py\n```python\n{code}```", Draftable({"rl/helpers.py": ""}, [], "create")
+    )
+    assert written.splitlines()[:3] == [
+        "from .clock import clock",
+        "from .helpers import util",
+        "from math import sqrt",
+    ]
+    assert code_blocks(f"### top.py\n```python\n{code}```", Draftable({}, [], "create"))[0][1] == code  # no package
+
+
 @needs_data
 def test_bench_runs_scores_and_resumes(tmp_path):
     task = load_tasks("exercism", limit=1)[0]  # hello-world

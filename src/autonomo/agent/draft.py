@@ -17,6 +17,7 @@ more call over the whole prompt, 11-55 s on each of the 24 tasks solved at commi
 
 from __future__ import annotations
 
+import ast
 import re
 
 from autonomo.body import Draftable
@@ -75,7 +76,56 @@ def code_blocks(text: str, draft: Draftable) -> list[tuple[str, str]]:
         path = name or default
         if path and path not in found and (path in draft.editable or path not in draft.files):
             found[path] = code
-    return list(found.items())
+    there = {*draft.files, *found}
+    return [(path, own_imports_dropped(path, code, there)) for path, code in found.items()]
+
+
+def own_imports_dropped(path: str, code: str, files: set[str]) -> str:
+    """``code`` without its imports, from its own package, of names it defines itself, when what they import
+    from is the package or a module not among ``files``. The embedded model writes a package's code in its
+    ``__init__.py`` and then imports it from there or from modules it never writes: of 12 drafts of T1-06-ratelimit
+    (2026-12-04), 8 imported `TokenBucket` from `ratelimit` inside `ratelimit/__init__.py` (a circular import), and
+    T1-07-recipescale's imported `main` from `recipescale.main`. Such a line can only fail; the name it asks for is
+    the file's own."""
+    package = path.rpartition("/")[0].replace("/", ".")
+    if not path.endswith(".py") or not package:
+        return code
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    defined = {
+        target.id if isinstance(target, ast.Name) else target.name
+        for node in tree.body
+        for target in (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else [node]
+        )
+        if isinstance(target, (ast.Name, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+    spans = [(n.lineno, n.end_lineno or n.lineno) for n in tree.body]
+    lines = code.splitlines(keepends=True)
+    for node in reversed(tree.body):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        parts = package.split(".")
+        module = (
+            ".".join([*parts[: len(parts) - node.level + 1], *([node.module] if node.module else [])])
+            if node.level
+            else node.module or ""
+        )
+        inside = module == package or module.startswith(package + ".")
+        missing = (
+            module == package or not {f"{module.replace('.', '/')}{end}" for end in (".py", "/__init__.py")} & files
+        )
+        own = all(a.name in defined and a.asname in (None, a.name) for a in node.names)
+        alone = sum(start <= node.lineno <= end for start, end in spans) == 1  # no other statement on its lines
+        if inside and missing and own and alone:
+            del lines[node.lineno - 1 : node.end_lineno]
+    return "".join(lines)
 
 
 def fenced(text: str) -> list[tuple[str, str]]:
