@@ -102,10 +102,11 @@ def test_vetting_moves_drops_and_keeps_checks(tmp_path):
     assert not (tmp_path / "wc").exists()  # the empty product was built elsewhere
 
 
-def company(workspace, chat: list[dict], scripts: dict, request: str = REQUEST):
+def company(workspace, chat: list[dict], scripts: dict, request: str = REQUEST, samples: int = 1):
     log = EventLog(workspace / ".autonomo" / "company" / new_run_id())
     model = ScriptedModel(chat)
-    result = Company(workspace, log, "scripted", model, sandbox=sandbox_kind(), scripts=scripts).run(request)
+    run = Company(workspace, log, "scripted", model, sandbox=sandbox_kind(), scripts=scripts, samples=samples)
+    result = run.run(request)
     return result, list(read_events(log.path)), model
 
 
@@ -171,6 +172,19 @@ def test_a_product_of_one_package_is_one_item_without_asking_the_planner(workspa
     (item,) = of_type(events, "plan_made")[0]["items"]
     assert item["id"] == "product" and item["files"] == ["wc/__init__.py", "wc/core.py"]
     assert set(result.spend["by_role"]) == {"qa", "engineer", "reviewer"}
+
+
+def test_with_sampled_drafts_each_rule_gets_a_second_check_sampled_hot(workspace):
+    other = {"draft": "```json\n" + json.dumps({"command": COUNT, "expect": "3\n"}) + "\n```"}
+    chat = [CHECK, other, APPROVE, {"draft": "[]"}]
+    whole = create("wc/__init__.py", "import sys\n\n\ndef main():\n    print(len(open(sys.argv[1]).read().split()))\n")
+    scripts = {"engineer:product": [engineer(whole)] * 2}  # a sampled draft is one step
+    result, events, model = company(workspace, chat, scripts, samples=2)
+    assert result.outcome == "delivered", result.summary
+    first, second = of_type(events, "check_written")
+    assert "sample" not in first and second["sample"] == 1 and model.sampling[:2] == [(None, None), (0.7, 0)]
+    (item,) = of_type(events, "plan_made")[0]["items"]
+    assert [c["expect"] for c in item["checks"]] == ["3", "3\n"]
 
 
 def test_without_an_interface_the_planner_is_asked_again_when_vetting_leaves_an_item_no_check(workspace):

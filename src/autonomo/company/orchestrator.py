@@ -43,6 +43,7 @@ from autonomo.prompts import render
 PLAN_TRIES = 3
 PLAN_TOKENS = 1200  # items alone: a plan of a few items fits; a reply that loops stops here
 CHECK_TOKENS = 300  # one check
+CHECK_SAMPLES = 2  # checks written per rule of the interface when drafts are sampled
 SHOWN_REPLY = 1500  # characters of a failed plan shown back to the planner
 MAX_QA_ROUNDS = 5  # QA runs on a fully merged main; new fix items could otherwise go on for ever
 MAX_QA_CHECKS = 3  # checks QA adds of its own
@@ -277,19 +278,25 @@ class Company:
         return [whole(product)], PLAN_TRIES
 
     def _write_checks(self, product: Contract) -> list[Check]:
-        """One check per rule of the interface (contract.rules), each its own short call, as QA."""
-        checks = []
-        for rule in rules(product.interface):
-            outcome: dict[str, Any] = {}
-            try:
-                reply = self.chat_model.complete(check_messages(product.interface, rule), max_tokens=CHECK_TOKENS)
-                outcome |= {"text": reply.text, "spend": spend("qa", "", reply.usage)}
-                check = parse_check(reply.text)
-                checks.append(check)
-                outcome["check"] = check.model_dump()
-            except (ModelError, PlanError) as exc:
-                outcome["error"] = str(exc)
-            self.log.emit("check_written", rule=rule, **outcome)
+        """One check per rule of the interface (contract.rules), each its own short call, as QA. With sampled
+        drafts, a second check per rule, sampled hot: the drafts' agreement (``_agree``) keeps the checks that
+        hold, and one greedy check per rule was often wrong in what it expected, or the same for every rule (the
+        6 of T1-02-wordfreq, 6fd10f3), so an item held to it had nothing to tell its drafts apart."""
+        checks: list[Check] = []
+        for n, rule in enumerate(rules(product.interface)):
+            for k in range(CHECK_SAMPLES if self.samples > 1 else 1):
+                outcome: dict[str, Any] = {}
+                hot = {"temperature": SAMPLE_TEMPERATURE, "seed": n} if k else {}
+                try:
+                    messages = check_messages(product.interface, rule)
+                    reply = self.chat_model.complete(messages, max_tokens=CHECK_TOKENS, **hot)
+                    outcome |= {"text": reply.text, "spend": spend("qa", "", reply.usage)}
+                    check = parse_check(reply.text)
+                    checks += [check] if check not in checks else []
+                    outcome["check"] = check.model_dump()
+                except (ModelError, PlanError) as exc:
+                    outcome["error"] = str(exc)
+                self.log.emit("check_written", rule=rule, **({"sample": k} if k else {}), **outcome)
         return checks
 
     def _plan_with_checks(self, request: str, product: Contract) -> Vetted:

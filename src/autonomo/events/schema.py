@@ -314,6 +314,7 @@ class CheckWritten(EventModel):
 
     type: Literal["check_written"]
     rule: str = Field(description="the rule, as the interface gives it")
+    sample: int | None = Field(None, description="which of the rule's checks, sampled hot; absent: the first, greedy")
     text: str | None = Field(None, description="the reply; absent when no reply came")
     check: dict[str, Any] | None = Field(None, description="the check read from it; absent when none could be")
     error: str | None = Field(None, description="why there is no check; absent when there is one")
