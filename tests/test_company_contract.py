@@ -68,6 +68,7 @@ def test_a_check_unusable_on_its_own_terms_says_why():
     assert "reads in.txt" in needs(Check(command="python -m wc in.txt"), product, set())[1]
     assert needs(Check(command="python -m wc in.txt"), product, {"in.txt"})[1] == ""
     assert needs(Check(command="printf 'a b' > in.txt && python -m wc in.txt"), product, set())[1] == ""
+    assert "reads a.txt" in needs(Check(command="printf %s a.txt > in.txt && python -m wc a.txt"), product, set())[1]
     assert needs(Check(command="python -m wc - -o out.json < /dev/null"), product, set())[1] == ""
     assert needs(Check(command='python -m wc gone.txt; echo "exit $?"'), product, set())[1] == ""  # an error's
 
