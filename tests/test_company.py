@@ -558,11 +558,13 @@ def test_a_check_no_fix_draft_passes_leaves_the_products_checks_too(workspace):
 
 def test_a_company_that_does_not_deliver_merges_the_best_draft_of_an_item_that_left_nothing(workspace):
     wrong = item("add", 'python -c "from add import add; print(add(2, 3))"', "five", files=["add.py"])
-    drafts = add_drafts("a - b", "a + b", "a + b", "a * b", "a + b", "a + b")
+    crash = engineer(create("add.py", "def add(a, b):\n    raise ValueError(a)\n"))
+    elsewhere = engineer(create("other.py", "def add(a, b):\n    return a + b\n"))  # not the item's file
+    drafts = [crash, elsewhere, crash, crash, *add_drafts("a - b", "a * b")]
     result, events = run_company(workspace, [plan([wrong])], {"engineer:add": drafts}, samples=2)
     assert result.outcome == "failed" and result.items == {"add": "failed"}
     assert "the best drafts of add are on main" in result.summary
     (salvaged,) = of_type(events, "draft_salvaged")
-    # None passes the check; of the drafts, the earliest whose output most others share.
-    assert salvaged["branch"] == "item/add/r0a1" and (salvaged["passes"], salvaged["checks"]) == (0, 1)
-    assert salvaged["commit"] and "a + b" in (workspace / "add.py").read_text()
+    # None passes the check; the three that crash alike lose to the earliest of those that run.
+    assert salvaged["branch"] == "item/add/r2a0" and (salvaged["passes"], salvaged["checks"]) == (0, 1)
+    assert salvaged["commit"] and "a - b" in (workspace / "add.py").read_text()
